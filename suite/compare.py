@@ -1,0 +1,252 @@
+"""One comparison engine: a case's output on a device against CPU ``torch.std_mean``.
+
+Order, as numpy.testing does it: shape and dtype first, then NaN/inf positions, then values.
+Truth is float64 ``std_mean`` on the CPU; the *reference* is CPU ``torch.std_mean`` at the input's
+dtype. A value passes when its error against truth is within the budget of suite.tolerances, or no
+more than ``k_ref`` times the reference's own error.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import torch
+
+from cases import _forms as forms
+from cases._forms import count, reduced_dims
+
+from . import tolerances as tol
+from .samples import Sample, check_input, degenerate_note
+
+
+@dataclass(frozen=True)
+class Target:
+    """The semantics an output is compared with: std_mean at ``correction``, with ``eps`` under the sqrt."""
+
+    correction: float
+    eps: float = 0.0
+
+    def describe(self):
+        return f"std_mean at correction={self.correction:g}" + (f", sqrt(var + {self.eps:g})" if self.eps else "")
+
+
+@dataclass
+class Mismatch:
+    output: str
+    kind: str  # "error", "shape", "dtype", "nonfinite", "value", "decision"
+    message: str
+    worst_index: tuple = ()
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+
+    def __str__(self):
+        return f"{self.output}: {self.message}"
+
+
+@dataclass
+class Outcome:
+    """Everything one evaluation produced; ``ok`` when no output mismatched."""
+
+    case: object
+    sample: Sample
+    device: str
+    target: Target
+    mismatches: list = field(default_factory=list)
+    note: str = ""
+    actual: tuple = ()  # the case's outputs, on the CPU
+    x64: torch.Tensor = None
+
+    @property
+    def ok(self):
+        return not self.mismatches
+
+    def report(self) -> str:
+        head = (f"case {self.case.name} on {self.device} vs {self.target.describe()} "
+                f"[{self.case.replaces}]")
+        lines = [head, *(f"  {m}" for m in self.mismatches), f"  input: {self.sample.summary()}"]
+        if self.note:
+            lines.append(f"  note: {self.note}")
+        return "\n".join(lines)
+
+
+def pin(case, sample: Sample) -> Sample:
+    """The sample as the caller calls it: the call site's pinned arguments replace the drawn ones."""
+    return replace(sample, **case.fixed) if case.fixed else sample
+
+
+def reference_target(case, sample: Sample) -> Target:
+    return Target(case.caller_correction(sample.correction))
+
+
+def claim_target(case, sample: Sample) -> Target:
+    return Target(case.claimed_correction(sample.correction), case.claim.eps)
+
+
+def std_mean_at(x, target: Target, dim, keepdim):
+    """``torch.std_mean`` under ``target``. With eps, sqrt(std^2 + eps) is formed in float64 and rounded
+    once, so the reference itself cannot overflow where var would (std > 256 in float16)."""
+    std, mean = torch.std_mean(x, dim=dim, correction=target.correction, keepdim=keepdim)
+    if target.eps:
+        std = torch.sqrt(std.double() ** 2 + target.eps).to(std.dtype)
+    return std, mean
+
+
+def evaluate(case, sample: Sample, device="cpu", target: Target = None) -> Outcome:
+    """Run ``case`` on ``device`` and compare each of its outputs; never raises for a case's own failure."""
+    sample = pin(case, sample)
+    kw = sample.kwargs()
+    target = target or claim_target(case, sample)
+    x_cpu = sample.build("cpu")
+    check_input(x_cpu, kw["dim"], kw["correction"])
+    x64 = x_cpu.double()
+    out = Outcome(case, sample, str(device), target, note=degenerate_note(x_cpu, kw["dim"], target.correction) or "",
+                  x64=x64)
+    try:
+        actual = case.fn(sample.build(device), **kw)
+        if device != "cpu":
+            _synchronize(device)
+    except Exception as exc:
+        out.mismatches.append(Mismatch("call", "error", f"{type(exc).__name__}: {_first_line(exc)}"))
+        return out
+    out.actual = tuple(a.detach().cpu() if isinstance(a, torch.Tensor) else a for a in actual)
+    if len(out.actual) != len(case.outputs):
+        out.mismatches.append(Mismatch("call", "shape", f"returned {len(out.actual)} outputs, "
+                                                        f"declared {len(case.outputs)}: {case.outputs}"))
+        return out
+
+    dim, keepdim = kw["dim"], kw["keepdim"]
+    # The float64 mean comes from torch.mean: std_mean's Welford mean is NaN where an input is +-inf
+    # and the true mean is +-inf (a case is not blamed for getting that right).
+    truth = (std_mean_at(x64, target, dim, keepdim)[0], forms.mean(x64, dim, keepdim))
+    try:
+        reference = std_mean_at(x_cpu, target, dim, keepdim)
+    except Exception:  # e.g. float16 std_mean not implemented on the CPU of an old torch
+        reference = None
+    stats = _slice_stats(x64, dim, keepdim)
+    for name, got in zip(case.outputs, out.actual):
+        if name == "decision":
+            out.mismatches += _compare_decision(got, truth[0], case.threshold, sample.torch_dtype, stats)
+            continue
+        i = 0 if name == "std" else 1
+        ref = None if reference is None else reference[i]
+        out.mismatches += _compare(name, got, truth[i], ref, sample.torch_dtype, stats,
+                                   undefined=name == "std" and bool(out.note))
+    return out
+
+
+def _slice_stats(x64, dim, keepdim):
+    """Per output element: N, mean|x| and |mean| of its slice, for the error budget."""
+    n = count(x64, dim)
+    dims = reduced_dims(x64, dim)
+    if not dims:
+        return n, x64.abs(), x64.abs()
+    return n, x64.abs().mean(dim=dims, keepdim=keepdim), x64.mean(dim=dims, keepdim=keepdim).abs()
+
+
+def max_kappa(x64, dim) -> float:
+    """Largest condition number sqrt(sum x^2 / sum (x - m)^2) over the slices ``dim`` reduces."""
+    dims = reduced_dims(x64, dim)
+    if not dims:
+        return math.inf
+    dev = ((x64 - x64.mean(dim=dims, keepdim=True)) ** 2).sum(dim=dims)
+    kappa = ((x64**2).sum(dim=dims) / dev).sqrt()
+    return float(kappa.nan_to_num(math.inf).max())
+
+
+def _classes(t):
+    """0 finite, 1 nan, 2 +inf, 3 -inf."""
+    c = torch.zeros(t.shape, dtype=torch.int8)
+    c[torch.isnan(t)] = 1
+    c[t == math.inf] = 2
+    c[t == -math.inf] = 3
+    return c
+
+
+def _undefined_classes(t):
+    """As _classes, but nan and +inf are one class: both say "undefined" when N - correction <= 0."""
+    c = _classes(t)
+    c[c == 2] = 1
+    return c
+
+
+_CLASS_NAMES = ("finite", "nan", "+inf", "-inf")
+
+
+def _compare(name, got, truth, ref, dtype, stats, undefined=False):
+    """Compare one output; with ``undefined`` (N - correction <= 0), nan and +inf count as one class."""
+    if not isinstance(got, torch.Tensor):
+        return [Mismatch(name, "dtype", f"got a {type(got).__name__}, expected a tensor")]
+    expected_shape = tuple(truth.shape)
+    if tuple(got.shape) != expected_shape:
+        return [Mismatch(name, "shape", f"shape={tuple(got.shape)}, but should be {expected_shape}")]
+    if got.dtype != dtype:
+        return [Mismatch(name, "dtype", f"dtype={got.dtype}, but should be {dtype}")]
+    got64 = got.double()
+    # Non-finite positions must match the reference, or the truth as the dtype can hold it.
+    classes = _undefined_classes if undefined else _classes
+    truth_classes = classes(truth.to(dtype).double())
+    expected_classes = truth_classes if ref is None else classes(ref.double())
+    got_classes = classes(got64)
+    bad = (got_classes != expected_classes) & (got_classes != truth_classes)
+    if bad.any():
+        idx = tuple(int(i) for i in bad.nonzero()[0])
+        return [Mismatch(name, "nonfinite",
+                         f"non-finite pattern differs at {int(bad.sum())} / {bad.numel()} positions, e.g. "
+                         f"index {idx}: got {_CLASS_NAMES[got_classes[idx]]} ({got64[idx].item():g}), "
+                         f"expected {_CLASS_NAMES[expected_classes[idx]]} (truth {truth[idx].item():g})",
+                         worst_index=idx)]
+    finite = (got_classes == 0) & torch.isfinite(truth)
+    n, mean_abs, abs_mean = stats
+    if name == "std":
+        bound = tol.std_bound(dtype, n, mean_abs, truth.abs(), abs_mean)
+    else:
+        bound = tol.mean_bound(dtype, n, mean_abs, abs_mean)
+    err = (got64 - truth).abs()
+    allowed = bound
+    if ref is not None:
+        allowed = torch.maximum(bound, tol.BUDGETS[name].k_ref * (ref.double() - truth).abs())
+    bad = finite & ~(err <= allowed)
+    if not bad.any():
+        return []
+    rel = err / truth.abs().clamp_min(tol.SMALLEST_SUBNORMAL[dtype])
+    excess = torch.where(bad, err / allowed.clamp_min(1e-300), torch.zeros_like(err))
+    idx = tuple(int(i) for i in (excess == excess.max()).nonzero()[0])
+    ref_text = "n/a" if ref is None else f"{ref.double()[idx].item():.9g}"
+    return [Mismatch(
+        name, "value",
+        f"Mismatched elements: {int(bad.sum())} / {bad.numel()} ({100 * bad.float().mean().item():.1f}%)\n"
+        f"    Greatest excess at index {idx}: got {got64[idx].item():.9g}, truth {truth[idx].item():.9g}, "
+        f"reference {ref_text}; error {err[idx].item():.3g} > allowed {allowed[idx].item():.3g}\n"
+        f"    Max abs error {err[finite].max().item():.3g}, max rel error {rel[finite].max().item():.3g}",
+        worst_index=idx, max_abs=err[finite].max().item(), max_rel=rel[finite].max().item())]
+
+
+def _compare_decision(got, std_truth, threshold, dtype, stats):
+    """A decision ``std > t`` must match truth, except where truth is within the std budget of t."""
+    if not isinstance(got, torch.Tensor) or got.dtype != torch.bool:
+        return [Mismatch("decision", "dtype", f"expected a bool tensor, got {got!r}")]
+    expected = std_truth > threshold
+    n, mean_abs, abs_mean = stats
+    ambiguous = (std_truth - threshold).abs() <= tol.std_bound(dtype, n, mean_abs, std_truth.abs(), abs_mean)
+    nan_truth = torch.isnan(std_truth)
+    bad = (got != expected) & ~ambiguous & ~nan_truth
+    if not bad.any():
+        return []
+    idx = tuple(int(i) for i in bad.nonzero()[0]) if bad.ndim else ()
+    return [Mismatch("decision", "decision",
+                     f"decision flipped: got {bool(got[idx])}, but std = {std_truth[idx].item():.9g} "
+                     f"{'>' if expected[idx] else '<='} {threshold}", worst_index=idx)]
+
+
+def _synchronize(device):
+    kind = torch.device(device).type
+    if kind == "cuda":
+        torch.cuda.synchronize(device)
+    elif kind == "mps":
+        torch.mps.synchronize()
+
+
+def _first_line(exc):
+    text = str(exc).strip().splitlines()
+    return text[0] if text else ""

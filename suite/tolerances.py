@@ -1,0 +1,89 @@
+"""Error budgets, kept as data.
+
+Where each term comes from (Higham, *Accuracy and Stability of Numerical Algorithms*, ch. 4 and
+Chan, Golub & LeVeque 1983), with u the unit roundoff of the dtype values are stored in, u_acc that of
+the type reductions accumulate in (float32 for float16/bfloat16: torch's opmath type on CPU and CUDA),
+N the number of elements reduced and L(N) = ceil(log2 N) + 1 the depth of a pairwise / tree sum:
+
+- mean: a tree sum errs by at most L(N) u_acc sum|x|, and the result is rounded to the dtype:
+      |m^ - m| <= C_ROUND u |m| + C_SUM u_acc L(N) mean|x|
+- std: the result and each elementwise op round to the dtype (C_ROUND u s); the sums of squares err
+  by L(N) u_acc; a mean off by delta moves the std by sqrt(s^2 + delta^2) - s. Torch's Welford update
+  (M2 += d * (x - m_new)) feels the accumulated mean error at first order, about u_acc L(N) mean|x|
+  = u_acc L(N) kappa s with kappa = sqrt(sum x^2 / sum (x - m)^2); a two-pass form that stores the
+  mean in the dtype feels that rounding, C_ROUND u |m|, at second order only:
+      |s^ - s| <= C_ROUND u s + C_SUM u_acc L(N) mean|x| + (sqrt(s^2 + (C_ROUND u |m|)^2) - s)
+  The one-pass E[x^2] - E[x]^2 errs by about L(N) u kappa^2 s / 2: second order in kappa, which
+  this budget does not grant, so cancellation fails it once kappa exceeds a few times C_SUM.
+- values in the subnormal range have an absolute spacing, not a relative one: ATOL_SUBNORMALS spacings.
+
+A case also passes an element whose error is no more than K_REF times the error of the fused CPU op
+at the same dtype: where torch.std_mean itself cannot do better (underflow, huge N), a decomposition
+is not blamed for matching it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+UNIT_ROUNDOFF = {
+    torch.float64: 2.0**-53,
+    torch.float32: 2.0**-24,
+    torch.float16: 2.0**-11,
+    torch.bfloat16: 2.0**-8,
+}
+SMALLEST_SUBNORMAL = {
+    torch.float64: 2.0**-1074,
+    torch.float32: 2.0**-149,
+    torch.float16: 2.0**-24,
+    torch.bfloat16: 2.0**-133,
+}
+
+
+@dataclass(frozen=True)
+class Budget:
+    c_round: float  # multiples of u for rounding of inputs to each op and of the result
+    c_sum: float  # multiples of the summation bound L(N) u sum|x|
+    k_ref: float  # allowed multiple of the fused CPU op's own error against float64 truth
+    atol_subnormals: float  # absolute slack, in subnormal spacings
+
+
+# One row per output. Overrides would be added here as data, keyed the same way.
+BUDGETS = {
+    "mean": Budget(c_round=2.0, c_sum=2.0, k_ref=4.0, atol_subnormals=4.0),
+    "std": Budget(c_round=4.0, c_sum=2.0, k_ref=4.0, atol_subnormals=4.0),
+}
+
+
+def depth(n: int) -> int:
+    """L(N): levels of a pairwise summation of N terms, plus the final rounding."""
+    return math.ceil(math.log2(max(n, 1))) + 1
+
+
+# Reductions of these dtypes accumulate in float32 (at::opmath_type) on CPU and CUDA.
+ACCUMULATE_IN = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
+
+
+def accumulation_roundoff(dtype):
+    return UNIT_ROUNDOFF[ACCUMULATE_IN.get(dtype, dtype)]
+
+
+def mean_bound(dtype, n, mean_abs_x, abs_mean):
+    """Elementwise bound on |mean^ - mean| (float64 tensors in, float64 tensor out)."""
+    b, u, u_acc = BUDGETS["mean"], UNIT_ROUNDOFF[dtype], accumulation_roundoff(dtype)
+    return b.c_round * u * abs_mean + b.c_sum * u_acc * depth(n) * mean_abs_x + _atol(dtype, b)
+
+
+def std_bound(dtype, n, mean_abs_x, std, abs_mean):
+    """Elementwise bound on |std^ - std| for a backward-stable (two-pass or Welford) algorithm."""
+    b, u, u_acc = BUDGETS["std"], UNIT_ROUNDOFF[dtype], accumulation_roundoff(dtype)
+    stored_mean = b.c_round * u * abs_mean
+    second_order = torch.sqrt(std * std + stored_mean * stored_mean) - std
+    return b.c_round * u * std + b.c_sum * u_acc * depth(n) * mean_abs_x + second_order + _atol(dtype, b)
+
+
+def _atol(dtype, budget):
+    return budget.atol_subnormals * SMALLEST_SUBNORMAL[dtype]

@@ -1,0 +1,71 @@
+"""Fixed inputs for verdicts: a deterministic battery covering every value regime and layout.
+
+Hypothesis searches a claim's domain; a verdict needs the same inputs on every run and device so that
+tables from different machines compare. Ill-conditioned inputs come as a ladder of condition numbers,
+so the verdict can see whether the error grows with kappa.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from cases import REGIMES
+
+from .samples import DTYPES, Sample
+from .tolerances import UNIT_ROUNDOFF
+
+GENERIC_SHAPE = (4, 8, 16, 16)  # 8192 elements; reductions of 16 .. 8192
+GENERIC_DIMS = (None, (1, 2, 3), -1)
+
+
+def kappa_ladder(dtype: str) -> tuple:
+    """|mean| / std ratios from well-conditioned up to where float32-class two-pass still holds."""
+    u = UNIT_ROUNDOFF[DTYPES[dtype]]
+    top = u**-0.75
+    ladder, k = [], 10.0
+    while k <= top:
+        ladder.append(k)
+        k *= 10.0
+    return tuple(ladder) or (u**-0.5,)
+
+
+def _regime(regime: str, dtype: str):
+    """(scale, offset, special) variants for one regime, as the strategies would draw them."""
+    u = UNIT_ROUNDOFF[DTYPES[dtype]]
+    if regime == "normal":
+        return [(1.0, 0.5, ""), (0.05, -0.1, "")]
+    if regime == "ill_conditioned":
+        return [(1.0, k, "") for k in kappa_ladder(dtype)]
+    if regime == "tiny_spread":
+        return [(4 * u * 100.0, 100.0, "")]
+    if regime == "constant":
+        return [(0.0, 0.3, "")]
+    if regime == "near_overflow":
+        return [(1000.0, 200.0, "")]
+    if regime == "subnormal":
+        tiny = {"float16": 2.0**-14, "float64": 2.0**-1022}.get(dtype, 2.0**-126)
+        return [(tiny * 0.3, 0.0, "")]
+    if regime == "nonfinite":
+        return [(1.0, 0.0, s) for s in ("nan", "inf", "-inf", "mixed")]
+    raise ValueError(f"unknown regime {regime!r}")
+
+
+def battery(dtype: str, correction, *, ndim=None):
+    """Every (regime, sample) of the verdict battery for ``dtype`` and ``correction``."""
+    shape = GENERIC_SHAPE if ndim in (None, 4) else GENERIC_SHAPE[-ndim:]
+    dims_list = GENERIC_DIMS if ndim is None else (None,)
+    out = []
+    for regime in REGIMES:
+        for i, (scale, offset, special) in enumerate(_regime(regime, dtype)):
+            for j, dim in enumerate(dims_list):
+                base = Sample(shape=shape, dtype=dtype, regime=regime, scale=scale, offset=offset,
+                              special=special, seed=1000 * i + j, dim=dim, correction=correction, keepdim=j == 1)
+                out.append((regime, base))
+    # layouts, on well-conditioned data
+    normal = Sample(shape=shape, dtype=dtype, scale=1.0, offset=0.5, seed=7, dim=dims_list[-1],
+                    correction=correction)
+    out.append(("normal", replace(normal, layout="transposed")))
+    out.append(("normal", replace(normal, layout="expanded", expand_axis=0)))
+    if len(shape) == 4:
+        out.append(("normal", replace(normal, layout="channels_last")))
+    return out
