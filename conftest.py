@@ -1,0 +1,53 @@
+"""Root pytest configuration: the --device option, hypothesis profiles, the report header.
+
+Every option lives here, once; the README quotes these defaults.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from suite import devices
+
+settings.register_profile(
+    "ci", derandomize=True, max_examples=200, deadline=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=30, deadline=None)
+settings.register_profile(
+    "thorough", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+DEFAULT_PROFILE = "ci"
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("opcompat")
+    group.addoption("--device", default="cpu",
+                    help="torch device the decompositions run on: cpu, cuda, cuda:N, mps, ... (default: cpu)")
+
+
+def pytest_configure(config):
+    # Fail the whole run up front for an absent device: a green run of skips would read as "supported".
+    try:
+        config.opcompat_device = devices.resolve(config.getoption("--device"))
+    except devices.DeviceError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if not config.getoption("--hypothesis-profile", default=None):
+        settings.load_profile(DEFAULT_PROFILE)
+
+
+def pytest_report_header(config):
+    info = devices.describe(config.opcompat_device)
+    extra = ", ".join(f"{k} {info[k]}" for k in ("cuda", "macos") if info.get(k))
+    return [f"opcompat: device {info['device']} ({info['device_name']}), torch {info['torch']}, "
+            f"{info['os']}" + (f", {extra}" if extra else ""),
+            f"hypothesis profile: {settings._current_profile}"]
+
+
+@pytest.fixture(scope="session")
+def device(pytestconfig):
+    return pytestconfig.opcompat_device
+
+
+@pytest.fixture(scope="session")
+def device_dtypes(device):
+    return devices.supported_dtypes(device)

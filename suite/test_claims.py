@@ -1,0 +1,47 @@
+"""Every case must compute what it claims, on the device under test, for every input in its domain.
+
+A case that claims equivalence and is wrong fails here with hypothesis' shrunk counterexample, the
+comparison report, and a runnable repro.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import assume, given
+
+import cases
+from cases import REGIMES
+from suite.compare import evaluate, max_kappa, pin
+from suite.devices import supports_fractional_correction
+from suite.strategies import samples
+
+CASES, PROBLEMS = cases.all_cases()
+
+
+def test_case_files_load():
+    """A case file that fails to import or declares nonsense fails the run, by name."""
+    assert not PROBLEMS, "case files with problems:\n" + "\n".join(f"  {p}" for p in PROBLEMS)
+
+
+@pytest.mark.claims
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_claim(case, device, device_dtypes):
+    domain = [r for r in REGIMES if r not in case.claim.excludes]
+    strategy = samples(dtypes=device_dtypes, regimes=domain, ndim=case.ndim,
+                       fractional_correction=supports_fractional_correction(),
+                       exclude_layouts=case.claim.excludes)
+
+    @given(sample=strategy)
+    def claim_holds(sample):
+        __tracebackhide__ = True
+        if case.claim.max_kappa is not None:
+            pinned = pin(case, sample)
+            assume(max_kappa(pinned.build("cpu").double(), pinned.dim) <= case.claim.max_kappa)
+        outcome = evaluate(case, sample, device)
+        if not outcome.ok:
+            error = AssertionError(f"claim broken: {case.claim.describe()}\n{outcome.report()}")
+            error.add_note("repro:\n" + sample.repro(case.name, str(device))) if hasattr(error, "add_note") \
+                else None
+            raise error
+
+    claim_holds()
