@@ -1,0 +1,14 @@
+"""Benchmarks: the fused ``torch.std_mean``, every decomposition in cases/, and the CPU fallback.
+
+    pytest suite/bench                                   quick sweep on the CPU (CI runs it in the default run)
+    OPCOMPAT_BENCH=full pytest suite/bench --device cuda --benchmark-json=speed.json
+    PYTORCH_ENABLE_MPS_FALLBACK=1 OPCOMPAT_BENCH=full pytest suite/bench --device mps --benchmark-json=speed.json
+    python -m matrix speed speed.json                    recommendation, result file and chart
+
+On a Mac the variable PYTORCH_ENABLE_MPS_FALLBACK=1 must be in the environment when Python starts:
+libtorch reads it once, when it loads, so setting it from Python is too late. Without it the MPS
+benchmarks are skipped with that message.
+
+Modules: sweep.py (what is measured), timing.py (how: synchronize, rotate inputs, rounds, fallback
+detection), conftest.py (session caches and the machine_info hook), test_speed.py (the benchmarks).
+"""
