@@ -64,9 +64,7 @@ def discover(package: str = __name__, path=None):
             problems.append(Problem(where, str(exc)))
             continue
         except Exception as exc:  # a broken user file must not take the whole run down
-            last = traceback.extract_tb(exc.__traceback__)[-1]
-            problems.append(Problem(where, f"failed to import: {type(exc).__name__}: {exc} "
-                                           f"(line {last.lineno})"))
+            problems.append(Problem(where, f"failed to import: {type(exc).__name__}: {exc}{_line(exc, info.name)}"))
             continue
         declared = getattr(module, "CASES", None)
         if declared is None:
@@ -92,6 +90,14 @@ def discover(package: str = __name__, path=None):
                 continue
             cases.append(case)
     return cases, problems
+
+
+def _line(exc, module_name):
+    """' (line N)' of the case file where the import failed, when the traceback reaches it."""
+    if isinstance(exc, SyntaxError):
+        return ""  # its message already carries file and line
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).stem == module_name]
+    return f" (line {frames[-1].lineno})" if frames else ""
 
 
 _cache = None

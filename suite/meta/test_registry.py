@@ -1,0 +1,73 @@
+"""The case registry: validation names the case, discovery survives broken files."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+import cases
+from cases import Case, CaseError, Claim
+
+
+def _fn(x, **kw):
+    return (x, x)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"name": "has space"}, "name must be an identifier"),
+    ({"fn": 3}, "fn must be callable"),
+    ({"claim": "equivalent"}, "claim must be a cases.Claim"),
+    ({"source": " "}, "source must be a non-empty string"),
+    ({"fixed": {"axis": 1}}, r"fixed has unknown parameters \['axis'\]"),
+    ({"claim": Claim(correction=-1)}, "claim correction must be a number >= 0"),
+    ({"claim": Claim(eps=float("nan"))}, "claim eps must be a number >= 0"),
+    ({"claim": Claim(excludes=frozenset({"tiny"}))}, r"unknown regimes/layouts \['tiny'\]"),
+    ({"claim": Claim(max_kappa=0.5)}, "max_kappa must be a number >= 1"),
+    ({"outputs": ("std", "var")}, "outputs must be a non-empty subset"),
+    ({"threshold": 0.1}, "a case with a threshold must have outputs=\\('decision',\\)"),
+    ({"ndim": 2, "fixed": {"dim": (1, 2)}}, r"fixed dim=\(1, 2\) is out of range for ndim=2"),
+])
+def test_invalid_case_names_itself(kwargs, message):
+    base = {"name": "my_case", "fn": _fn, "replaces": "torch.std_mean", "claim": Claim(), "source": "test"}
+    with pytest.raises(CaseError, match=f"case 'my_case'.*{message}" if "name" not in kwargs else message):
+        Case(**{**base, **kwargs})
+
+
+def test_discovery_reports_broken_files_and_keeps_good_ones(tmp_path):
+    pkg = tmp_path / "mycases"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "good.py").write_text(textwrap.dedent("""
+        import torch
+        from cases import Case, Claim
+        CASES = [Case("good_one", lambda x, **kw: torch.std_mean(x, **kw), "torch.std_mean", Claim(), source="t")]
+    """))
+    (pkg / "syntax.py").write_text("def oops(:\n")
+    (pkg / "nonsense.py").write_text("from cases import Case, Claim\n"
+                                     "CASES = [Case('bad', print, 'torch.std_mean', Claim(correction=-2), 't')]\n")
+    (pkg / "nolist.py").write_text("X = 1\n")
+    (pkg / "wrongtype.py").write_text("CASES = ['not a case']\n")
+    (pkg / "zdup.py").write_text("from mycases.good import CASES\n")
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        found, problems = cases.discover("mycases", [pkg])
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert [c.name for c in found] == ["good_one"]
+    text = "\n".join(map(str, problems))
+    assert "cases/syntax.py: failed to import: SyntaxError: invalid syntax (syntax.py, line 1)" in text
+    assert "cases/nonsense.py: case 'bad'" in text and "claim correction must be a number >= 0" in text
+    assert "cases/nolist.py: defines no CASES list" in text
+    assert "cases/wrongtype.py: CASES[0] is a str, not a cases.Case" in text
+    assert "cases/zdup.py: case name 'good_one' is already used in cases/good.py" in text
+
+
+def test_shipped_cases_cover_the_brief():
+    names = {c.name for c in cases.all_cases()[0]}
+    required = {"fused", "std_plus_mean", "var_mean_sqrt", "two_pass_biased", "two_pass_corrected",
+                "two_pass_eps", "one_pass", "upcast", "aniso_std_and_mean", "aniso_manual_eps",
+                "rescale_manual", "gate_manual"}
+    assert required <= names, f"missing cases: {sorted(required - names)}"

@@ -1,0 +1,75 @@
+"""Bad input gets a clear message naming the thing; nothing turns into a silent pass."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+
+import cases
+from suite.compare import evaluate
+from suite.samples import InputError, Sample, check_input
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool])
+def test_non_float_tensor_is_refused_by_name(dtype):
+    with pytest.raises(InputError, match=f"{dtype} tensor: std_mean is defined for floating-point"):
+        check_input(torch.zeros(3, 4, dtype=dtype), dim=None, correction=1)
+
+
+def test_empty_reduction_is_refused():
+    with pytest.raises(InputError, match=r"empty reduction: dim=1 of shape \(3, 0\) reduces over 0 elements"):
+        check_input(torch.zeros(3, 0), dim=1, correction=1)
+
+
+def test_out_of_range_dim_is_refused():
+    with pytest.raises(InputError, match=r"dim=\(0, 5\) is out of range for a 2-d tensor"):
+        check_input(torch.zeros(3, 2), dim=(0, 5), correction=1)
+
+
+@pytest.mark.parametrize("correction", [-1, "1", True])
+def test_bad_correction_is_refused(correction):
+    with pytest.raises(InputError, match="correction="):
+        check_input(torch.zeros(3), dim=None, correction=correction)
+
+
+def test_n_minus_correction_not_positive_is_compared_and_noted():
+    """N - correction <= 0: std is inf/nan by definition; the comparison says so and still checks shapes."""
+    sample = Sample(shape=(2, 3), dtype="float32", dim=1, correction=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        outcome = evaluate(cases.get("two_pass_corrected"), sample)
+    assert outcome.ok, outcome.report()
+    assert "N - correction = 3 - 3 <= 0" in outcome.note
+
+
+def test_nan_input_propagates_and_is_checked():
+    """NaN inputs: positions must match the reference; a case that drops them fails."""
+    sample = Sample(shape=(4, 8), dtype="float32", regime="nonfinite", special="nan", dim=1, seed=3)
+    assert evaluate(cases.get("fused"), sample).ok
+    nan_dropping = cases.Case("nan_dropping", lambda x, **kw: torch.std_mean(x.nan_to_num(), **kw),
+                              "torch.std_mean", cases.Claim(), source="test")
+    outcome = evaluate(nan_dropping, sample)
+    assert [m.kind for m in outcome.mismatches] == ["nonfinite", "nonfinite"], outcome.report()
+    assert "got finite" in str(outcome.mismatches[0])
+
+
+def test_case_that_raises_is_a_named_mismatch():
+    def broken(x, **kw):
+        raise NotImplementedError("The operator 'aten::std_mean.correction' is not currently implemented")
+
+    outcome = evaluate(cases.Case("broken", broken, "torch.std_mean", cases.Claim(), source="test"),
+                       Sample(shape=(3,), dtype="float32"))
+    assert not outcome.ok
+    assert outcome.mismatches[0].kind == "error"
+    assert "NotImplementedError: The operator 'aten::std_mean.correction'" in outcome.report()
+
+
+def test_inf_input_mean_matches_truth_not_welford():
+    """std_mean's fused mean is NaN next to +inf; torch.mean gives inf. Either is accepted, nothing else."""
+    x = torch.tensor([1.0, math.inf, 2.0])
+    assert math.isnan(torch.std_mean(x)[1]) or math.isinf(torch.std_mean(x)[1])
+    sample = Sample(shape=(1, 1, 1, 3), dtype="float32", regime="nonfinite", special="inf")
+    assert evaluate(cases.get("aniso_std_and_mean"), sample).ok
