@@ -1,0 +1,226 @@
+"""The probe's child process: the only code that touches the device.
+
+``python -m matrix.probe_child`` reads a job (JSON) on stdin and answers one line per item on stdout,
+each prefixed with ``@@opcompat`` (anything else a library prints is ignored). An item is one op
+overload replayed at one dtype, or one case run at one dtype. The child reports what it *saw* (the
+exception, the warnings, a mismatch against the same call on the CPU, the ops a case reached); the
+parent (matrix.probe) turns that into a status, with the same code for real and simulated MPS.
+
+The parent runs children so that a crash or a hang costs one item, not the run: it restarts a child
+after the item that killed the last one. On MPS a child also stops after the first CPU-fallback
+warning it sees, since PyTorch warns once per process (TORCH_WARN_ONCE) and a later fallback in the
+same process would pass unseen.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+import warnings
+from contextlib import nullcontext
+
+import torch
+
+PREFIX = "@@opcompat "
+FALLBACK_MARK = "will fall back to run on the CPU"
+
+# Loose tolerances for "same call, device vs CPU": catch a wrong kernel, not rounding differences.
+TOLERANCES = {
+    "float64": {"rtol": 1e-7, "atol": 1e-9},
+    "float32": {"rtol": 1e-4, "atol": 1e-5},
+    "float16": {"rtol": 1e-2, "atol": 1e-3},
+    "bfloat16": {"rtol": 5e-2, "atol": 1e-2},
+}
+
+
+class RealDevice:
+    """A torch device the child computes on: cpu, cuda[:N] or mps."""
+
+    simulated = False
+
+    def __init__(self, name: str):
+        self.name = name
+        self.torch_device = torch.device(name)
+
+    def put(self, tensor):
+        return tensor.to(self.torch_device)
+
+    def active(self):
+        return nullcontext()
+
+    def synchronize(self):
+        # Asynchronous backends report kernel errors at the next sync: read nothing before it.
+        if self.torch_device.type == "cuda":
+            torch.cuda.synchronize(self.torch_device)
+        elif self.torch_device.type == "mps":
+            torch.mps.synchronize()
+
+
+def make_device(job):
+    if job.get("simulate"):
+        from matrix.simulated_mps import SimulatedDevice
+
+        return SimulatedDevice(job.get("prediction") or {})
+    return RealDevice(job["device"])
+
+
+# -- rebuilding a traced call ---------------------------------------------------------------------
+def _dtype(name):
+    return getattr(torch, name)
+
+
+def decode(value, dtype, gen):
+    """A traced argument back as a value: tensors get seeded random values, floats the probed dtype."""
+    if isinstance(value, dict):
+        if "tensor" in value:
+            traced = _dtype(value["dtype"])
+            shape = tuple(value["tensor"])
+            if traced.is_floating_point:
+                return torch.randn(shape, generator=gen, dtype=torch.float64).to(_dtype(dtype))
+            if traced == torch.bool:
+                return torch.randint(0, 2, shape, generator=gen).bool()
+            return torch.randint(-8, 8, shape, generator=gen).to(traced)
+        if "dtype_arg" in value:
+            return _dtype(value["dtype_arg"])
+        if "repr" in value:
+            text = value["repr"]
+            return getattr(torch, text[len("torch."):]) if text.startswith("torch.") else torch.device(text)
+    if isinstance(value, list):
+        return [decode(v, dtype, gen) for v in value]
+    return value
+
+
+def _map(value, fn):
+    if isinstance(value, torch.Tensor):
+        return fn(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_map(v, fn) for v in value)
+    if isinstance(value, dict):
+        return {k: _map(v, fn) for k, v in value.items()}
+    return value
+
+
+def resolve_op(name: str):
+    """'aten::std_mean.correction' -> torch.ops.aten.std_mean.correction."""
+    namespace, rest = name.split("::", 1)
+    op, _, overload = rest.partition(".")
+    return getattr(getattr(getattr(torch.ops, namespace), op), overload or "default")
+
+
+def _flatten(value):
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _flatten(v)]
+    return [value]
+
+
+def mismatch(actual, expected, dtype) -> str:
+    """'' when the device's outputs match the CPU's, else what differs."""
+    got, want = _flatten(actual), _flatten(expected)
+    if len(got) != len(want):
+        return f"{len(got)} outputs, the CPU gives {len(want)}"
+    for i, (a, e) in enumerate(zip(got, want)):
+        if not isinstance(e, torch.Tensor):
+            if a != e:
+                return f"output {i}: {a!r}, the CPU gives {e!r}"
+            continue
+        if not isinstance(a, torch.Tensor):
+            return f"output {i}: {type(a).__name__}, the CPU gives a tensor"
+        a = a.detach().to("cpu")
+        try:
+            torch.testing.assert_close(a, e, equal_nan=True, check_device=False,
+                                       **TOLERANCES.get(dtype, TOLERANCES["float32"]))
+        except AssertionError as exc:
+            return f"output {i}: " + " ".join(str(exc).split())[:400]
+    return ""
+
+
+# -- running one item -------------------------------------------------------------------------------
+def run_op(item, device, gen, seen):
+    op = resolve_op(item["op"])
+    dtype = item["dtype"]
+    args = decode(item["args"], dtype, gen)
+    kwargs = {k: decode(v, dtype, gen) for k, v in item["kwargs"]}
+    on_device = _map(args, device.put), _map(kwargs, device.put)
+    with device.active():
+        actual = op(*on_device[0], **on_device[1])
+    device.synchronize()
+    try:
+        expected = op(*args, **kwargs)  # the same call on the CPU, same values
+    except Exception as exc:  # nothing to compare with; the device's own outcome stands
+        seen["reference_error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        return
+    seen["mismatch"] = mismatch(actual, expected, dtype)
+
+
+def run_case(item, device, gen, seen):
+    import cases
+    from matrix.trace import TRACE_SHAPE, Recorder
+    from suite.samples import Sample
+
+    case = cases.get(item["case"])
+    sample = Sample(shape=TRACE_SHAPE, dtype=item["dtype"], dim=(1, 2, 3), correction=1, keepdim=True)
+    kwargs = {**sample.kwargs(), **case.fixed}
+    x = device.put(sample.build("cpu"))
+    recorder = Recorder()
+    try:
+        with device.active(), recorder:
+            case.fn(x, **kwargs)
+        device.synchronize()
+    finally:  # also when it raised: the op that raised was recorded before it ran
+        reached = sorted({(c.op, _tensor_dtype(c.args) or item["dtype"]) for c in recorder.calls})
+        seen["ops_reached"] = [list(r) for r in reached]
+
+
+def _tensor_dtype(encoded):
+    """The dtype of the first tensor among traced arguments: the dtype the op ran at."""
+    for value in encoded:
+        if isinstance(value, dict) and "tensor" in value:
+            return value["dtype"]
+        if isinstance(value, list):
+            found = _tensor_dtype(value)
+            if found:
+                return found
+    return None
+
+
+def run_item(item, device, seed):
+    """What one item did: outcome ok/raised, its exception, the warnings it raised, details."""
+    gen = torch.Generator().manual_seed(seed)
+    seen = {"outcome": "ok", "error_type": "", "message": "", "warnings": []}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            run = run_op if item["kind"] == "op" else run_case
+            run(item, device, gen, seen)
+        except Exception as exc:
+            seen.update(outcome="raised", error_type=type(exc).__name__, message=" ".join(str(exc).split()))
+            if not str(exc):
+                seen["message"] = traceback.format_exc(limit=2)[-400:]
+    seen["warnings"] = [" ".join(str(w.message).split()) for w in caught]
+    return seen
+
+
+def emit(record):
+    sys.stdout.write(PREFIX + json.dumps(record) + "\n")
+    sys.stdout.flush()
+
+
+def main() -> int:
+    job = json.load(sys.stdin)
+    device = make_device(job)
+    watch_fallback = job["device"].startswith("mps")
+    for index, item in enumerate(job["items"]):
+        seen = run_item(item, device, item.get("seed", index))
+        emit({"index": index, **seen})
+        if watch_fallback and any(FALLBACK_MARK in w for w in seen["warnings"]):
+            emit({"stop": "fallback warning spent: this process cannot see another"})
+            return 0
+    emit({"done": len(job["items"])})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

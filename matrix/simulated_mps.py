@@ -1,0 +1,160 @@
+"""A simulated MPS backend, for CI on machines that have no Apple GPU.
+
+It runs on the CPU and calls itself "mps". A TorchDispatchMode sees every aten call and applies what
+``matrix.predict`` says the installed torch's macOS build does with it:
+
+- native (or composite, or an op the prediction does not know): run it;
+- fallback: if ``PYTORCH_ENABLE_MPS_FALLBACK`` was set to a non-zero integer when this module was
+  imported (libtorch reads it once, when it loads), warn once per process and run it; otherwise raise
+  NotImplementedError;
+- any float64 tensor or dtype: raise the TypeError real MPS raises (the MPS framework has no float64).
+
+The warning and error texts are those of aten/src/ATen/mps/MPSFallback.mm and OperationUtils.mm, so the
+probe parses a simulated run with the very code that parses a real one. The warning is once per process
+because the real one is TORCH_WARN_ONCE (pytorch/pytorch#77764 discusses the fallback design; the error
+text's issue link moved to #141287 in 2.6).
+
+A simulated result is evidence about opcompat's own plumbing, never about a Mac: results.py refuses to
+write one into matrix/results/ and build.py refuses to publish one.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from matrix.trace import overload_name
+
+FALLBACK_ENV = "PYTORCH_ENABLE_MPS_FALLBACK"
+DEVICE_NAME = "simulated MPS (the CPU, with the predicted MPS dispatch table)"
+
+
+def fallback_enabled_in(environ) -> bool:
+    """What libtorch makes of the variable: a non-zero integer enables the CPU fallback."""
+    value = environ.get(FALLBACK_ENV, "").strip()
+    try:
+        return int(value) != 0
+    except ValueError:
+        return False
+
+
+# Read once, at import, as libtorch reads it once when it registers the MPS fallback.
+FALLBACK_AT_START = fallback_enabled_in(os.environ)
+
+# The texts of the real backend, with the operator written as c10's OperatorName prints it.
+FALLBACK_WARNING = ("The operator '{op}' is not currently supported on the MPS backend and will fall back to "
+                    "run on the CPU. This may have performance implications.")
+NOT_IMPLEMENTED = ("The operator '{op}' is not currently implemented for the MPS device. If you want this op to "
+                   "be considered for addition please comment on https://github.com/pytorch/pytorch/issues/141287 "
+                   "and mention use-case, that resulted in missing op as well as commit hash {commit}. As a "
+                   "temporary fix, you can set the environment variable `PYTORCH_ENABLE_MPS_FALLBACK=1` to use "
+                   "the CPU as a fallback for this op. WARNING: this will be slower than running natively on MPS.")
+FLOAT64_ERROR = ("Cannot convert a MPS Tensor to float64 dtype as the MPS framework doesn't support float64. "
+                 "Please use float32 instead.")
+
+RUNS = {"native", "composite", "unknown_op"}  # statuses under which the op simply runs
+
+_warned = False  # TORCH_WARN_ONCE: one fallback warning per process, whichever op comes first
+
+
+def printed_name(op: str) -> str:
+    """'aten::sqrt.default' as c10 prints it in messages: 'aten::sqrt' (no overload name for default)."""
+    return op[: -len(".default")] if op.endswith(".default") else op
+
+
+def _warn_fallback_once(op):
+    global _warned
+    if not _warned:
+        _warned = True
+        warnings.warn(FALLBACK_WARNING.format(op=printed_name(op)), UserWarning, stacklevel=3)
+
+
+def _is_float64(value) -> bool:
+    if isinstance(value, torch.Tensor):
+        return value.dtype == torch.float64
+    if isinstance(value, torch.dtype):
+        return value == torch.float64
+    if isinstance(value, (list, tuple)):
+        return any(_is_float64(v) for v in value)
+    return False
+
+
+def _first_float_dtype(values):
+    for v in values:
+        if isinstance(v, torch.Tensor) and v.is_floating_point():
+            return str(v.dtype).replace("torch.", "")
+        if isinstance(v, (list, tuple)):
+            found = _first_float_dtype(v)
+            if found:
+                return found
+    return None
+
+
+def to_mps(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor.to("mps")`` on the simulated device: a copy, refused for float64 as on a Mac."""
+    if tensor.dtype == torch.float64:
+        raise TypeError(FLOAT64_ERROR)
+    return tensor.clone()
+
+
+class SimulatedMPS(TorchDispatchMode):
+    """Apply predicted MPS statuses to every aten call made under this mode.
+
+    ``statuses``: {"aten::op.overload": {"status": ..., "dtype_status": {dtype: status}}}, as
+    ``prediction_table`` makes from ``matrix.predict``. ``fallback_enabled``: None reads the variable
+    as it was when this module was imported (the real behaviour); tests may pin it.
+    """
+
+    def __init__(self, statuses: dict, fallback_enabled=None):
+        super().__init__()
+        self.statuses = statuses
+        self.fallback_enabled = FALLBACK_AT_START if fallback_enabled is None else fallback_enabled
+
+    def status(self, op: str, dtype) -> str:
+        entry = self.statuses.get(op)
+        if entry is None:
+            return "native"  # an op the prediction was not asked about (bookkeeping ops): assume it runs
+        return entry.get("dtype_status", {}).get(dtype) or entry.get("status", "native")
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        op = overload_name(func)
+        if _is_float64(args) or _is_float64(list(kwargs.values())):
+            raise TypeError(FLOAT64_ERROR)
+        status = self.status(op, _first_float_dtype(args))
+        if status not in RUNS:  # "fallback", or anything the prediction could not place
+            if not self.fallback_enabled:
+                raise NotImplementedError(NOT_IMPLEMENTED.format(op=printed_name(op), commit="simulated"))
+            _warn_fallback_once(op)
+        return func(*args, **kwargs)
+
+
+class SimulatedDevice:
+    """The probe child's view of a device, simulated: same interface as probe_child.RealDevice."""
+
+    name = "mps"
+    simulated = True
+
+    def __init__(self, statuses: dict, fallback_enabled=None):
+        self.mode = SimulatedMPS(statuses, fallback_enabled)
+
+    def put(self, tensor):
+        return to_mps(tensor)
+
+    def active(self):
+        return self.mode
+
+    def synchronize(self):
+        pass
+
+
+def prediction_table(predictions: dict) -> dict:
+    """{op: Prediction} from matrix.predict as the plain {op: {status, dtype_status}} the child takes."""
+    out = {}
+    for op, p in predictions.items():
+        data = p.to_json() if hasattr(p, "to_json") else dict(p)
+        out[op] = {"status": data.get("status", "native"), "dtype_status": dict(data.get("dtype_status") or {})}
+    return out
