@@ -100,8 +100,7 @@ def regime_parameters(regime: str, dtype: str):
     raise InvalidArgument(f"regime={regime!r} is not one of {REGIMES}")
 
 
-@st.composite
-def samples(draw, *, dtypes, regimes=REGIMES, ndim=None, fractional_correction=True, exclude_layouts=()):
+def samples(*, dtypes, regimes=REGIMES, ndim=None, fractional_correction=True, exclude_layouts=()):
     """A ``Sample``: shape, call arguments, dtype (from ``dtypes``), layout and value regime.
 
     - ``dtypes``: names from suite.samples.DTYPES the device supports.
@@ -113,6 +112,13 @@ def samples(draw, *, dtypes, regimes=REGIMES, ndim=None, fractional_correction=T
         raise InvalidArgument("dtypes is empty: the device supports none of the float dtypes")
     if not regimes:
         raise InvalidArgument("regimes is empty")
+    if ndim is not None and not 0 <= ndim <= 5:
+        raise InvalidArgument(f"ndim={ndim} must be in 0..5")
+    return _samples(tuple(dtypes), tuple(regimes), ndim, fractional_correction, tuple(exclude_layouts))
+
+
+@st.composite
+def _samples(draw, dtypes, regimes, ndim, fractional_correction, exclude_layouts):
     shape = draw(shapes() if ndim is None else shapes(min_dims=ndim, max_dims=ndim))
     dtype = draw(st.sampled_from(list(dtypes)))
     regime = draw(st.sampled_from(list(regimes)))
