@@ -72,7 +72,8 @@ def test_wrong_case_file_fails_with_shrunk_counterexample(tmp_path):
 def test_right_case_file_passes(tmp_path):
     project = _project_copy(tmp_path)
     (project / "cases" / "my_right.py").write_text(textwrap.dedent(RIGHT))
-    run = _pytest(project, "suite/test_claims.py", "-k", "my_via_var or case_files_load", "--hypothesis-profile=dev", "--hypothesis-seed=0")
+    run = _pytest(project, "suite/test_claims.py", "-k", "my_via_var or case_files_load",
+                  "--hypothesis-profile=dev", "--hypothesis-seed=0")
     out = run.stdout + run.stderr
     assert run.returncode == 0, out
     assert "2 passed" in out
