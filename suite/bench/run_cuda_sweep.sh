@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The full speed sweep on a CUDA GPU, twice, for `python -m matrix speed`.
+#
+#   OUT=/some/folder bash suite/bench/run_cuda_sweep.sh        (from the repository root)
+#
+# Writes into $OUT: speed-run1.json and speed-run2.json (pytest-benchmark JSON, one per repeat),
+# run1.log / run2.log (pytest output with the timing tables), env.txt (GPU, driver, packages), and
+# the summary of `python -m matrix speed` (speed-*.json, speed-*.svg, summary.txt).
+# Each repeat is its own pytest process, so the spread between them includes process-level effects.
+# Needs no network. Python packages: torch, pytest, pytest-benchmark, hypothesis (root conftest),
+# tabulate (the summary), matplotlib optional (the chart).
+#
+# Time: each repeat stops starting new benchmarks after OPCOMPAT_BENCH_BUDGET_S seconds (the JSON of
+# what ran is still written) and is killed after REPEAT_TIMEOUT_S; 2 x 225 s + summary stays under 8 min.
+set -uo pipefail
+
+: "${OUT:?set OUT to the output folder}"
+PYTHON="${PYTHON:-python3}"
+DEVICE="${DEVICE:-cuda}"
+REPEAT_TIMEOUT_S="${REPEAT_TIMEOUT_S:-225}"
+export OPCOMPAT_BENCH="${SWEEP:-full}"  # SWEEP=quick DEVICE=cpu: a dry run of this script anywhere
+export OPCOMPAT_BENCH_BUDGET_S="${OPCOMPAT_BENCH_BUDGET_S:-190}"
+export PYTHONDONTWRITEBYTECODE=1
+mkdir -p "$OUT"
+
+{
+    date -u
+    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv 2>&1
+    "$PYTHON" -c "import sys, torch; print('python', sys.version.split()[0], 'torch', torch.__version__,
+          'cuda', torch.version.cuda, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU')"
+    "$PYTHON" -m pip list 2>/dev/null | grep -iE "^(torch|pytest|pytest-benchmark|hypothesis|tabulate|matplotlib|numpy) "
+} > "$OUT/env.txt" 2>&1
+cat "$OUT/env.txt"
+
+status=0
+runs=()
+for rep in 1 2; do
+    start=$SECONDS
+    timeout --kill-after=10 "$REPEAT_TIMEOUT_S" "$PYTHON" -m pytest suite/bench --device "$DEVICE" -m bench \
+        -p no:cacheprovider -q -rs --benchmark-json="$OUT/speed-run$rep.json" \
+        --benchmark-columns=median,iqr,rounds --benchmark-sort=name > "$OUT/run$rep.log" 2>&1
+    rc=$?
+    echo "repeat $rep: pytest exit $rc after $((SECONDS - start)) s; last lines of run$rep.log:"
+    grep -E "passed|failed|error|skipped|SKIPPED|budget" "$OUT/run$rep.log" | tail -n 12
+    [ "$rc" -ne 0 ] && status=$rc
+    [ -s "$OUT/speed-run$rep.json" ] && runs+=("$OUT/speed-run$rep.json")
+done
+
+if [ "${#runs[@]}" -gt 0 ]; then
+    "$PYTHON" -m matrix speed "${runs[@]}" --out "$OUT" --chart-dir "$OUT" 2>&1 | tee "$OUT/summary.txt"
+else
+    echo "no benchmark JSON was written; see $OUT/run*.log"
+    status=1
+fi
+exit "$status"

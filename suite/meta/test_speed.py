@@ -1,0 +1,367 @@
+"""The speed tooling itself: ratios, recommendation, spread, chart and command line of matrix/speed.py on
+a small synthetic pytest-benchmark JSON with known medians; the timing helpers and the sweep of
+suite/bench; and one real quick run read back, so the two sides cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import warnings
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+import torch
+
+from matrix import speed
+from suite.bench import sweep as sw
+from suite.bench import timing
+from suite.bench.session import fallback_ops
+
+pytestmark = pytest.mark.meta
+ROOT = Path(__file__).resolve().parents[2]
+BIG = (2, 4, 512, 512)  # 2M elements: inside the spread check
+SMALL = (2, 4, 128, 128)
+MS = 1e-3
+
+
+# -- a synthetic benchmark file --------------------------------------------------------------------------
+def bench(variant, median, *, shape=BIG, dtype="float32", dims=(1, 2, 3), kind="case", equivalent=True,
+          computes="std_mean", uses_fused_op=False, falls_back=False, events=True, **extra):
+    numel = 1
+    for n in shape:
+        numel *= n
+    nbytes = numel * (4 if dtype == "float32" else 2)
+    info = {"variant": variant, "dtype": dtype, "shape": list(shape), "numel": numel,
+            "dims": None if dims is None else list(dims), "input_bytes": nbytes,
+            "bytes_moved": 2 * nbytes if kind == "copy" else nbytes, "kind": kind, "equivalent": equivalent,
+            "label": extra.pop("label", "equivalent" if equivalent else "not equivalent: wrong correction"),
+            "computes": computes, "uses_fused_op": uses_fused_op, "falls_back": falls_back,
+            "fallback_ops": ["aten::std_mean.correction"] if falls_back else [],
+            "device_median_s": median if events else None, **extra}
+    return {"group": "g", "name": f"test_speed[{variant}]", "extra_info": info,
+            "stats": {"median": median * 1.1, "rounds": 10, "min": median, "max": median}}
+
+
+def group(shape=BIG, scale=1.0, **kw):
+    """One point: fused 1 ms, the fallback 100 ms, and decompositions around them."""
+    return [
+        bench("fused", 1.0 * MS * scale, shape=shape, kind="fused", uses_fused_op=True, **kw),
+        bench("std_plus_mean", 1.5 * MS * scale, shape=shape, **kw),
+        bench("aniso_std_and_mean", 1.52 * MS * scale, shape=shape, **kw),  # same aten calls: a tie
+        bench("var_mean_sqrt", 1.0 * MS * scale, shape=shape, equivalent=False, **kw),  # faster, not equivalent
+        bench("upcast", 1.0 * MS * scale, shape=shape, uses_fused_op=True, **kw),  # equivalent but is the op
+        bench("rescale_manual", 1.2 * MS * scale, shape=shape, computes="std", equivalent=False, **kw),
+        bench("fallback", 100.0 * MS * scale, shape=shape, kind="fallback", label="fallback (emulated)",
+              fallback="emulated", **kw),
+    ]
+
+
+def run_json(benchmarks, *, device="cuda", device_name="Test GPU", torch_version="2.11.0", sweep="full"):
+    return {"machine_info": {"opcompat": {"device": device, "device_name": device_name, "torch": torch_version,
+                                          "cuda": "12.8", "sweep": sweep, "timer": "cuda events"}},
+            "commit_info": {}, "benchmarks": benchmarks, "datetime": "2026-01-01", "version": "5.1.0"}
+
+
+def copy_bench(median, shape=BIG):
+    return bench("copy", median, shape=shape, kind="copy", equivalent=None, dims=None, computes=None)
+
+
+@pytest.fixture
+def two_runs(tmp_path):
+    """Repeat 1 and repeat 2; in repeat 2 the fallback at BIG is 20% slower, everything else 1%."""
+    first = [copy_bench(2.0 * MS), *group(), *group(shape=SMALL, scale=0.1)]
+    second = copy.deepcopy(first)
+    for b in second:
+        e = b["extra_info"]
+        factor = 1.2 if (e["variant"], e["numel"]) == ("fallback", 2 * 4 * 512 * 512) else 1.01
+        e["device_median_s"] *= factor
+        b["stats"]["median"] *= factor
+    paths = []
+    for i, benchmarks in enumerate((first, second), start=1):
+        path = tmp_path / f"run{i}.json"
+        path.write_text(json.dumps(run_json(benchmarks)))
+        paths.append(path)
+    return paths
+
+
+def rows_by(result, **match):
+    return [r for r in result["rows"] if all(r[k] == v for k, v in match.items())]
+
+
+# -- ratios ----------------------------------------------------------------------------------------------
+def test_ratios_come_from_the_same_run(two_runs):
+    result = speed.analyse(speed.load(two_runs))
+    assert result["timer"] == speed.EVENTS
+    numel = 2 * 4 * 512 * 512
+    copy_bw = 2 * numel * 4 / (2.0 * MS) / 1e9
+    assert result["copy_bandwidth_by_repeat"][0] == pytest.approx(copy_bw)
+    (row,) = rows_by(result, variant="std_plus_mean", numel=numel, repeat=1)
+    assert row["median_s"] == pytest.approx(1.5 * MS)  # the event median, not the wall median
+    assert row["wall_median_s"] == pytest.approx(1.65 * MS)
+    assert row["GBps"] == pytest.approx(numel * 4 / (1.5 * MS) / 1e9)
+    assert row["frac_copy_bw"] == pytest.approx(row["GBps"] / copy_bw)
+    assert row["speedup_vs_fallback"] == pytest.approx(100 / 1.5)
+    assert row["slowdown_vs_fused"] == pytest.approx(1.5)
+    # repeat 2's fallback is 20% slower and its own speedup says so: no mixing of runs
+    (row2,) = rows_by(result, variant="std_plus_mean", numel=numel, repeat=2)
+    assert row2["speedup_vs_fallback"] == pytest.approx(100 * 1.2 / (1.5 * 1.01))
+    (fallback,) = rows_by(result, variant="fallback", numel=numel, repeat=1)
+    assert fallback["label"] == "fallback (emulated)" and fallback["speedup_vs_fallback"] == pytest.approx(1)
+
+
+def test_row_fields_are_those_build_reads(two_runs):
+    result = speed.analyse(speed.load(two_runs))
+    assert result["schema_version"] == speed.SCHEMA_VERSION and result["source"] == "measured"
+    assert {"device", "device_name", "torch", "cuda"} <= set(result["machine"])
+    required = {"variant", "equivalent", "label", "dtype", "shape", "numel", "dims", "median_s", "GBps",
+                "frac_copy_bw", "speedup_vs_fallback", "slowdown_vs_fused", "repeat"}
+    assert all(required <= set(r) for r in result["rows"])
+    assert {r["repeat"] for r in result["rows"]} == {1, 2}
+    assert all(isinstance(r["equivalent"], bool) for r in result["rows"])
+
+
+def test_wall_clock_when_any_benchmark_lacks_events(tmp_path):
+    benchmarks = group()
+    benchmarks[1]["extra_info"]["device_median_s"] = None
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(run_json(benchmarks)))
+    result = speed.analyse(speed.load([path]))
+    assert result["timer"] == "wall clock"
+    (row,) = rows_by(result, variant="std_plus_mean")
+    assert row["median_s"] == pytest.approx(1.65 * MS)
+
+
+# -- recommendation --------------------------------------------------------------------------------------
+def test_recommends_the_fastest_equivalent_decomposition(two_runs):
+    result = speed.analyse(speed.load(two_runs))
+    recs = {r["size"]: r for r in result["recommendation"]}
+    rec = recs[2 * 4 * 512 * 512]
+    # var_mean_sqrt is faster but not equivalent; upcast is the fused op itself; rescale_manual computes
+    # only the std: none of them may be recommended.
+    assert rec["variant"] == "std_plus_mean"
+    assert rec["ties"] == ["aniso_std_and_mean"]
+    assert rec["throughput_ratio_vs_fused"] == pytest.approx(1 / 1.5)
+    assert rec["speedup_vs_fallback"] == pytest.approx(((100 / 1.5) * (120 / 1.515)) ** 0.5)
+    assert rec["repeats_agree"] is True
+    assert rec["dtype"] == "float32" and rec["dims"] == [1, 2, 3] and rec["shape"] == list(BIG)
+    (summary,) = result["summary"]
+    assert summary["variant"] == "std_plus_mean" and summary["wins"] == summary["of"] == 2
+
+
+def test_recommendation_where_the_fused_op_falls_back(tmp_path):
+    """On MPS with a real fallback there is no native fused row: no slowdown against it, still a winner."""
+    benchmarks = [b for b in group() if b["extra_info"]["kind"] != "fused"]
+    fb = benchmarks[-1]["extra_info"]
+    fb.update(label="fallback (real)", fallback="real", falls_back=True)
+    # a decomposition that itself falls back does not stay on the device
+    next(b for b in benchmarks if b["extra_info"]["variant"] == "std_plus_mean")["extra_info"]["falls_back"] = True
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(run_json(benchmarks, device="mps", device_name="Apple MPS")))
+    result = speed.analyse(speed.load([path]))
+    (rec,) = result["recommendation"]
+    assert rec["variant"] == "aniso_std_and_mean"
+    assert rec["throughput_ratio_vs_fused"] is None
+    assert rec["speedup_vs_fallback"] == pytest.approx(100 / 1.52)
+    assert all(r["slowdown_vs_fused"] is None for r in result["rows"])
+    assert result["fallback"] == "fallback (real)"
+
+
+def test_no_equivalent_decomposition_says_so(tmp_path):
+    benchmarks = [b for b in group() if b["extra_info"]["variant"] in ("fused", "var_mean_sqrt", "fallback")]
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(run_json(benchmarks)))
+    (rec,) = speed.analyse(speed.load([path]))["recommendation"]
+    assert rec["variant"] is None and "no equivalent" in rec["reason"]
+
+
+# -- spread ----------------------------------------------------------------------------------------------
+def test_spread_names_rows_apart_by_more_than_the_limit(two_runs):
+    sp = speed.analyse(speed.load(two_runs))["spread"]
+    assert sp["repeats"] == 2
+    assert sp["checked"] == len(group()) + 1  # BIG rows and its copy; SMALL is below min_numel
+    assert [o["variant"] for o in sp["over_limit"]] == ["fallback"]
+    assert sp["over_limit"][0]["spread"] == pytest.approx(0.2)
+    assert sp["max"] == pytest.approx(0.2)
+
+
+# -- reading errors --------------------------------------------------------------------------------------
+def test_load_refuses_foreign_and_mixed_files(tmp_path, two_runs):
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({"benchmarks": [], "machine_info": {}}))
+    with pytest.raises(speed.SpeedError, match=r"foreign\.json: no machine_info\.opcompat"):
+        speed.load([foreign])
+    junk = tmp_path / "junk.json"
+    junk.write_text("[1, 2]")
+    with pytest.raises(speed.SpeedError, match="not a pytest-benchmark JSON"):
+        speed.load([junk])
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(run_json(group(), torch_version="2.10.0")))
+    with pytest.raises(speed.SpeedError, match="different devices or torch versions"):
+        speed.load([two_runs[0], other])
+
+
+# -- writing, printing, charting -------------------------------------------------------------------------
+def test_command_writes_result_and_chart(two_runs, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = Namespace(runs=two_runs, out=out, chart_dir=None, chart_format="svg", no_write=False, rows=True)
+    assert speed.run(args) == 0
+    printed = capsys.readouterr().out
+    assert "std_plus_mean" in printed and "copy bandwidth" in printed and "All rows" in printed
+    name = "speed-cuda-test-gpu-torch2.11.0"
+    written = json.loads((out / f"{name}.json").read_text())
+    assert written["recommendation"][0]["variant"] == "std_plus_mean"
+    svg = (out / f"{name}.svg").read_text()
+    assert "std_plus_mean" in svg and "fallback" in svg
+
+
+def test_quick_sweep_is_not_written_to_the_results_by_default(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(run_json(group(), sweep="quick")))
+    monkeypatch.setattr(speed, "RESULTS", tmp_path / "results")
+    args = Namespace(runs=[path], out=None, chart_dir=tmp_path, chart_format="svg", no_write=False, rows=False)
+    assert speed.run(args) == 0
+    assert "smoke test" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
+
+
+def test_chart_is_reproducible(two_runs, tmp_path):
+    result = speed.analyse(speed.load(two_runs))
+    a = speed.chart(result, tmp_path / "a.svg").read_bytes()
+    b = speed.chart(result, tmp_path / "b.svg").read_bytes()
+    assert a == b
+
+
+def test_dumps_is_json_with_rounded_floats(two_runs):
+    result = speed.analyse(speed.load(two_runs))
+    back = json.loads(speed.dumps(result))
+    assert back["rows"][1]["speedup_vs_fallback"] == pytest.approx(result["rows"][1]["speedup_vs_fallback"], rel=1e-3)
+    assert len(speed.dumps(result).splitlines()) < len(json.dumps(result, indent=1).splitlines()) / 5
+
+
+def test_stem_names_device_and_torch():
+    machine = {"device": "cuda:0", "device_name": "NVIDIA H100 80GB HBM3", "torch": "2.11.0+cu128"}
+    assert speed.stem(machine) == "speed-cuda-nvidia-h100-80gb-hbm3-torch2.11.0-cu128"
+
+
+# -- timing helpers --------------------------------------------------------------------------------------
+def test_rotation_count_exceeds_the_budget_and_stops_at_one():
+    assert timing.rotation_count(512 * 1024, 200 * timing.MiB) == 400
+    assert timing.rotation_count(timing.GiB, 200 * timing.MiB) == 1
+    assert timing.rotation_count(1, timing.GiB) == timing.MAX_ROTATION
+
+
+def test_rotation_cycles_distinct_inputs():
+    rot = timing.make_rotation((2, 3), torch.float32, "cpu", 3)
+    seen = [rot.next() for _ in range(4)]
+    assert seen[0] is not seen[1] and seen[3] is seen[0]
+    assert not torch.equal(seen[0], seen[1])
+
+
+def test_round_policy():
+    policy = timing.RoundPolicy(target_s=0.25, min_rounds=5, max_rounds=100, warmup=2)
+    assert policy.rounds(1e-5) == 100
+    assert policy.rounds(0.01) == 25
+    assert policy.rounds(1.0) == 5
+    assert policy.warmup_rounds(1e-3) == 2 and policy.warmup_rounds(1.0) == 0
+    with pytest.raises(ValueError, match="min_rounds"):
+        timing.RoundPolicy(target_s=1, min_rounds=5, max_rounds=2, warmup=0)
+
+
+def test_watch_fallback_sees_the_warning_and_restores_warn_always():
+    text = ("The operator 'aten::std_mean.correction' is not currently supported on the MPS backend and will "
+            "fall back to run on the CPU. This may have performance implications.")
+
+    def falls_back():
+        warnings.warn("something else", UserWarning, stacklevel=1)
+        warnings.warn(text, UserWarning, stacklevel=1)
+        return 42
+
+    before = torch.is_warn_always_enabled()
+    result, messages = timing.watch_fallback(falls_back)
+    assert result == 42 and messages == [text]
+    assert fallback_ops(messages) == ["aten::std_mean.correction"]
+    assert torch.is_warn_always_enabled() == before
+    assert timing.watch_fallback(lambda: 1) == (1, [])
+
+
+def test_a_size_that_does_not_fit_is_refused_with_the_sizes(monkeypatch):
+    monkeypatch.setattr(timing, "free_bytes", lambda device: 2 * timing.GiB)
+    with pytest.raises(timing.DoesNotFit, match=r"needs about 4\.00 GiB on cpu, 2\.00 GiB free"):
+        timing.check_fits(torch.device("cpu"), 4 * timing.GiB, "float32 2x4x8192x8192")
+    timing.check_fits(torch.device("cpu"), timing.GiB, "fits")
+
+
+def test_fallback_variable_is_read_as_libtorch_reads_it():
+    assert timing.fallback_enabled({"PYTORCH_ENABLE_MPS_FALLBACK": "1"})
+    assert not timing.fallback_enabled({"PYTORCH_ENABLE_MPS_FALLBACK": "0"})
+    assert not timing.fallback_enabled({"PYTORCH_ENABLE_MPS_FALLBACK": "yes"})
+    assert not timing.fallback_enabled({})
+
+
+# -- the sweep -------------------------------------------------------------------------------------------
+def test_sweep_choice():
+    assert sw.current({}).name == "quick"
+    assert sw.current({sw.MODE_ENV: "full"}).name == "full"
+    with pytest.raises(ValueError, match="unknown sweep; choose one of quick, full"):
+        sw.current({sw.MODE_ENV: "fast"})
+
+
+def test_full_sweep_spans_launch_bound_to_bandwidth_bound():
+    full = sw.SWEEPS["full"]
+    sizes = [sw.Point(s, "float32", None, "fused").numel for s in full.shapes]
+    assert full.shapes[0] == (2, 4, 128, 128)
+    assert max(sizes) >= 256 * 2**20
+    assert set(full.dtypes) == {"float32", "float16"} and set(full.dims) == {(1, 2, 3), None}
+
+
+def test_points_cover_each_variant_once_and_call_sites_only_where_they_fit():
+    points = sw.points(sw.SWEEPS["quick"])
+    ids = [str(p) for p in points]
+    assert len(ids) == len(set(ids))
+    by_dims = {}
+    for p in points:
+        by_dims.setdefault(p.dims, set()).add(p.variant)
+    assert {"fused", "fallback", "aniso_manual_eps", "std_plus_mean"} <= by_dims[(1, 2, 3)]
+    assert "gate_manual" in by_dims[None] and "aniso_manual_eps" not in by_dims[None]
+    copies = [p for p in points if p.variant == sw.COPY]
+    assert len(copies) == len(sw.SWEEPS["quick"].shapes) * len(sw.SWEEPS["quick"].dtypes)
+
+
+def test_output_check_catches_a_wrong_statistic():
+    from suite.bench.test_speed import check_output
+
+    x = torch.randn(2, 4, 8, 8)
+    point = sw.Point((2, 4, 8, 8), "float32", (1, 2, 3), "std_plus_mean")
+    std, mean = torch.std_mean(x, dim=(1, 2, 3), keepdim=True)
+    check_output(point, (std * 1.001, mean), x)
+    with pytest.raises(AssertionError, match=r"std off by 0\.05 relative"):
+        check_output(point, (std * 1.05, mean), x)
+    with pytest.raises(AssertionError, match="decision"):
+        check_output(sw.Point((2, 4, 8, 8), "float32", None, "gate_manual"), (torch.tensor(False),), x)
+
+
+# -- one real run, read back -----------------------------------------------------------------------------
+@pytest.mark.slow  # a subprocess: ~10 s, nearly all of it importing torch
+def test_a_real_quick_run_reads_back(tmp_path):
+    """The bench writes what matrix/speed.py reads: a real (CPU, quick, one dtype and size) run."""
+    out = tmp_path / "run.json"
+    env = {**os.environ, sw.MODE_ENV: "quick", "PYTHONDONTWRITEBYTECODE": "1"}
+    chosen = "float32-2x4x8x8 and (copy or fused or fallback or std_plus_mean or manual)"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "suite/bench", "-q", "-p", "no:cacheprovider",
+                           "-k", chosen, f"--benchmark-json={out}"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = speed.analyse(speed.load([out]))
+    assert result["machine"]["device"] == "cpu" and result["machine"]["sweep"] == "quick"
+    variants = {r["variant"] for r in result["rows"]}
+    assert variants == {"fused", "fallback", "std_plus_mean", "gate_manual", "aniso_manual_eps", "rescale_manual"}
+    labels = {r["variant"]: r["label"] for r in result["rows"] if r["dims"] == [1, 2, 3]}
+    assert labels["aniso_manual_eps"].startswith("not equivalent: wrong correction")
+    assert labels["fallback"] == "fallback (emulated)"
+    assert result["copy_bandwidth_GBps"] > 0
+    assert {r["variant"] for r in result["recommendation"]} == {"std_plus_mean"}
