@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten, tree_map
 
 import cases
 from suite.samples import Sample
@@ -62,7 +63,23 @@ class Recorder(TorchDispatchMode):
         if name not in IGNORED:
             self.calls.append(OpCall(name, tuple(encode(a) for a in args),
                                      tuple(sorted((k, encode(v)) for k, v in kwargs.items()))))
-        return func(*args, **kwargs)
+        try:
+            return func(*args, **kwargs)
+        except (RuntimeError, NotImplementedError):
+            # An old CPU kernel may lack the dtype (torch 2.0 has no float16 sqrt). The call is recorded
+            # above; finish it in float32 so the trace goes on to the ops after it.
+            low = {a.dtype for a in tree_flatten((args, kwargs))[0] if _is_low(a)}
+            if not low:
+                raise
+            up_args, up_kwargs = tree_map(lambda a: a.float() if _is_low(a) else a, (args, kwargs))
+            out = func(*up_args, **up_kwargs)
+            back = low.pop()
+            return tree_map(lambda a: a.to(back) if isinstance(a, torch.Tensor) and a.dtype == torch.float32 else a,
+                            out)
+
+
+def _is_low(value) -> bool:
+    return isinstance(value, torch.Tensor) and value.dtype in (torch.float16, torch.bfloat16)
 
 
 def trace(fn, *args, **kwargs) -> list:
