@@ -21,6 +21,7 @@ import warnings
 from contextlib import nullcontext
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 PREFIX = "@@opcompat "
 FALLBACK_MARK = "will fall back to run on the CPU"
@@ -155,35 +156,55 @@ def run_op(item, device, gen, seen):
     seen["mismatch"] = mismatch(actual, expected, dtype)
 
 
+class OpsReached(TorchDispatchMode):
+    """The (op overload, dtype it ran at) pairs a case reaches on the device: an upcast runs float32 ops."""
+
+    def __init__(self):
+        super().__init__()
+        self.reached = set()
+
+    @classmethod
+    def _should_skip_dynamo(cls):
+        return False  # see SimulatedMPS: keeps torch._dynamo from being imported in every child
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        from matrix.trace import IGNORED, overload_name
+
+        name = overload_name(func)
+        if name not in IGNORED:  # recorded before it runs: the op that raises is the one to name
+            self.reached.add((name, _tensor_dtype(args)))
+        return func(*args, **(kwargs or {}))
+
+
+def _tensor_dtype(values):
+    for value in values:
+        if isinstance(value, torch.Tensor):
+            return str(value.dtype).replace("torch.", "")
+        if isinstance(value, (list, tuple)):
+            found = _tensor_dtype(value)
+            if found:
+                return found
+    return None
+
+
 def run_case(item, device, gen, seen):
     import cases
-    from matrix.trace import TRACE_SHAPE, Recorder
+    from matrix.trace import TRACE_SHAPE
     from suite.samples import Sample
 
     case = cases.get(item["case"])
     sample = Sample(shape=TRACE_SHAPE, dtype=item["dtype"], dim=(1, 2, 3), correction=1, keepdim=True)
     kwargs = {**sample.kwargs(), **case.fixed}
     x = device.put(sample.build("cpu"))
-    recorder = Recorder()
+    # Which ops fell back needs the ops reached; only MPS has a CPU fallback, so only MPS records them.
+    recorder = OpsReached() if device.name.startswith("mps") else None
     try:
-        with device.active(), recorder:
+        with device.active(), (recorder or nullcontext()):
             case.fn(x, **kwargs)
         device.synchronize()
-    finally:  # also when it raised: the op that raised was recorded before it ran
-        reached = sorted({(c.op, _tensor_dtype(c.args) or item["dtype"]) for c in recorder.calls})
-        seen["ops_reached"] = [list(r) for r in reached]
-
-
-def _tensor_dtype(encoded):
-    """The dtype of the first tensor among traced arguments: the dtype the op ran at."""
-    for value in encoded:
-        if isinstance(value, dict) and "tensor" in value:
-            return value["dtype"]
-        if isinstance(value, list):
-            found = _tensor_dtype(value)
-            if found:
-                return found
-    return None
+    finally:  # also when it raised
+        if recorder is not None:
+            seen["ops_reached"] = sorted([op, dtype or item["dtype"]] for op, dtype in recorder.reached)
 
 
 def run_item(item, device, seed):

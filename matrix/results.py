@@ -246,6 +246,24 @@ except ImportError:  # Windows
             msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def dumps(data: dict) -> str:
+    """JSON with one line per op, case or verdict row: small diffs when a row changes."""
+    parts = []
+    for key, value in data.items():
+        if isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
+            rows = ",\n".join("  " + json.dumps(r, ensure_ascii=False) for r in value)
+            parts.append(f" {json.dumps(key)}: [\n{rows}\n ]")
+        else:
+            parts.append(f" {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
 def write(data: dict, directory=RESULTS_DIR, *, lock_timeout=60.0) -> Path:
     """Write ``data`` to its file in ``directory`` atomically, under the folder's lock; the path."""
     problems = validate(data)
@@ -255,7 +273,7 @@ def write(data: dict, directory=RESULTS_DIR, *, lock_timeout=60.0) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / filename(data)
-    text = json.dumps(data, indent=1, sort_keys=False) + "\n"
+    text = dumps(data)
     with locked(directory, lock_timeout):
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
         try:
@@ -263,6 +281,7 @@ def write(data: dict, directory=RESULTS_DIR, *, lock_timeout=60.0) -> Path:
                 out.write(text)
                 out.flush()
                 os.fsync(out.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a result file is for sharing
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(OSError):

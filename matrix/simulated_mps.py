@@ -113,6 +113,12 @@ class SimulatedMPS(TorchDispatchMode):
         self.statuses = statuses
         self.fallback_enabled = FALLBACK_AT_START if fallback_enabled is None else fallback_enabled
 
+    @classmethod
+    def _should_skip_dynamo(cls):
+        # torch >= 2.9 wraps __torch_dispatch__ to keep dynamo out unless this says False; the wrapper
+        # imports torch._dynamo (seconds per child process) and nothing here is ever compiled.
+        return False
+
     def status(self, op: str, dtype) -> str:
         entry = self.statuses.get(op)
         if entry is None:

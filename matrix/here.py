@@ -1,0 +1,123 @@
+"""``python -m matrix here``: produce the matrix rows of this machine, then the matrix.
+
+    python -m matrix here                      # every device here: cpu, cuda if present, mps on a Mac
+    python -m matrix here --device cuda        # one device (repeat --device for more)
+    python -m matrix here --quick              # float32 and float16 only
+    python -m matrix here --no-build           # write the result files, leave MATRIX.md alone
+    python -m matrix here --results DIR        # write elsewhere (MATRIX.md then goes to DIR/MATRIX.md)
+
+For each device: trace the ops (once), probe every op and case there in child processes
+(matrix.probe: on a Mac, with and without PYTORCH_ENABLE_MPS_FALLBACK, set only in the children),
+judge every case against CPU torch.std_mean (``python -m matrix verdicts`` in a child), and write
+``measured-<device>-<torch>-<machine>.json``. Then ``python -m matrix build``.
+
+A Mac user contributes a measured MPS column this way: run it, then open a pull request with the new
+matrix/results/measured-mps-*.json.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from matrix import build as builder
+from matrix import probe as probing
+from matrix import results
+
+QUICK_DTYPES = ("float32", "float16")
+VERDICT_TIMEOUT = 1800.0
+
+
+def add_arguments(parser):
+    parser.add_argument("--device", action="append",
+                        help="device to probe; repeatable (default: every device available here)")
+    parser.add_argument("--results", type=Path, default=results.RESULTS_DIR,
+                        help=f"folder for result files (default: {results.RESULTS_DIR})")
+    parser.add_argument("--no-build", action="store_true", help="write the result files only, not MATRIX.md")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"probe and judge {' and '.join(QUICK_DTYPES)} only (default: every dtype)")
+    parser.add_argument("--timeout", type=float, default=120.0,
+                        help="seconds one probed item may take before its child is killed (default: 120)")
+
+
+def available_devices() -> list:
+    import torch
+
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found
+
+
+def run(args) -> int:
+    from suite import devices
+
+    chosen = args.device or available_devices()
+    for name in chosen:
+        try:
+            devices.resolve(name)
+        except devices.DeviceError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    dtypes = QUICK_DTYPES if args.quick else probing.DTYPES
+    start = time.monotonic()
+    print(f"tracing the ops of torch.std_mean and every case ({', '.join(probing.TRACE_DTYPES)})", flush=True)
+    from matrix.trace import trace_all
+
+    traces = {d: trace_all(d) for d in probing.TRACE_DTYPES}
+    written = []
+    for device in chosen:
+        print(f"probing {device} ({', '.join(dtypes)})", flush=True)
+        found = probing.probe(device, dtypes=dtypes, traces=traces, runner=probing.Runner(item_timeout=args.timeout))
+        print(f"  ops: {summary(Counter(r['status'] for r in found.ops))}; cases running without fallback: "
+              f"{sum(r['runs_on_device'] for r in found.cases)}/{len(found.cases)}", flush=True)
+        print(f"judging the cases on {device}", flush=True)
+        verdicts, problem = judge(device, QUICK_DTYPES if args.quick else None)
+        if problem:
+            print(f"  warning: no verdicts for {device}: {problem}", file=sys.stderr)
+        else:
+            print(f"  verdicts: {sum(v['equivalent'] for v in verdicts)}/{len(verdicts)} equivalent", flush=True)
+        data = results.make("measured", probing.torch_info(), probing.machine_info(device), found.ops, found.cases,
+                            verdicts)
+        path = results.write(data, args.results)
+        written.append(path)
+        print(f"  wrote {path}", flush=True)
+    if not args.no_build:
+        out = builder.DEFAULT_OUT if results.is_published(args.results) else Path(args.results) / "MATRIX.md"
+        text, used, skipped = builder.build(args.results)
+        for path, reason in skipped:
+            print(f"skipped {path}: {reason}", file=sys.stderr)
+        out.write_text(text, encoding="utf-8")
+        print(f"wrote {out} from {used} result file(s)")
+    print(f"done in {time.monotonic() - start:.0f} s")
+    return 0
+
+
+def summary(counts) -> str:
+    return ", ".join(f"{n} {s}" for s, n in counts.most_common())
+
+
+def judge(device, dtypes=None):
+    """(verdicts as JSON, problem or ''): ``python -m matrix verdicts`` in a child, never with the fallback set."""
+    cmd = [sys.executable, "-m", "matrix", "verdicts", "--device", device, "--json"]
+    for dtype in dtypes or ():
+        cmd += ["--dtype", dtype]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, env=probing.child_env(False),
+                              cwd=str(probing.ROOT), timeout=VERDICT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return [], f"the verdict run took longer than {VERDICT_TIMEOUT:g} s and was stopped"
+    if done.returncode != 0:
+        tail = " ".join(done.stderr.split())[-500:]
+        return [], f"the verdict run failed (exit status {done.returncode}): {tail}"
+    try:
+        return json.loads(done.stdout), ""
+    except json.JSONDecodeError as exc:
+        return [], f"the verdict run printed no JSON ({exc})"

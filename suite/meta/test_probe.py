@@ -1,0 +1,159 @@
+"""The device probe: statuses from what a child saw, a real CPU probe, crash/hang isolation, `here`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from matrix import probe as probing
+from matrix.__main__ import main as matrix_main
+from matrix.probe_child import decode
+from matrix.trace import OpCall, trace
+
+pytestmark = pytest.mark.meta
+FIXTURES = Path(__file__).parent / "fixtures"
+FAKE_CHILD = [sys.executable, str(FIXTURES / "misbehaving_child.py")]
+
+NOT_IMPL = ("The operator 'aten::std_mean.correction' is not currently implemented for the MPS device. If you "
+            "want this op to be considered for addition please comment on https://github.com/pytorch/pytorch/"
+            "issues/141287 ... `PYTORCH_ENABLE_MPS_FALLBACK=1` ...")
+FALLBACK = ("The operator 'aten::sqrt' is not currently supported on the MPS backend and will fall back to run on "
+            "the CPU. This may have performance implications. (Triggered internally at MPSFallback.mm:13.)")
+
+
+def seen(outcome="ok", error_type="", message="", warnings=(), mismatch=""):
+    return {"outcome": outcome, "error_type": error_type, "message": message, "warnings": list(warnings),
+            "mismatch": mismatch}
+
+
+@pytest.mark.parametrize(("observation", "status", "named"), [
+    (seen(), "native", None),
+    (seen(warnings=[FALLBACK]), "fallback", "aten::sqrt.default"),
+    (seen("raised", "NotImplementedError", NOT_IMPL), "not_implemented", "aten::std_mean.correction"),
+    # torch 1.12/1.13 wrote "not current implemented"
+    (seen("raised", "NotImplementedError", "The operator 'aten::std_mean.correction' is not current implemented "
+          "for the MPS device."), "not_implemented", "aten::std_mean.correction"),
+    (seen("raised", "TypeError", "Cannot convert a MPS Tensor to float64 dtype as the MPS framework doesn't "
+          "support float64. Please use float32 instead."), "unsupported_dtype", None),
+    (seen("raised", "RuntimeError", '"std_cpu" not implemented for \'Half\''), "unsupported_dtype", None),
+    (seen("raised", "NotImplementedError", "Could not run 'aten::foo' with arguments from the 'CUDA' backend."),
+     "not_implemented", "aten::foo.default"),
+    (seen("raised", "RuntimeError", "CUDA error: an illegal memory access"), "error", None),
+    (seen(mismatch="output 0: Tensor-likes are not close!"), "wrong_result", None),
+    (seen(warnings=[FALLBACK], mismatch="output 0: differs"), "wrong_result", "aten::sqrt.default"),
+    ({"outcome": "crashed", "message": "killed by SIGSEGV"}, "crashed", None),
+    ({"outcome": "timeout", "message": "no answer within 5 s"}, "timeout", None),
+])
+def test_classify(observation, status, named):
+    got, message, op = probing.classify(observation)
+    assert (got, op) == (status, named), f"classify gave {got}/{op}, expected {status}/{named} [{observation}]"
+    if status != "native":
+        assert message, "a non-native status must keep its message"
+
+
+def test_decode_substitutes_the_probed_dtype_and_keeps_other_arguments():
+    gen = torch.Generator().manual_seed(0)
+    args = decode([{"tensor": [2, 3], "dtype": "float32"}, [1, 2], {"dtype_arg": "float32"}, {"repr": "cpu"},
+                   {"tensor": [2], "dtype": "bool"}, None, 1.5], "float16", gen)
+    x, dims, dtype, device, mask, none, scalar = args
+    assert x.dtype == torch.float16 and x.shape == (2, 3)
+    assert (dims, dtype, device, none, scalar) == ([1, 2], torch.float32, torch.device("cpu"), None, 1.5)
+    assert mask.dtype == torch.bool
+    again = decode([{"tensor": [2, 3], "dtype": "float32"}], "float16", torch.Generator().manual_seed(0))[0]
+    assert torch.equal(x, again), "the same seed must give the same values"
+
+
+def test_cpu_probe_finds_std_mean_native():
+    import cases
+    from matrix.trace import trace_case
+
+    x = torch.randn(2, 4, 16, 16)
+    traces = {"float32": {"torch.std_mean": trace(lambda t: torch.std_mean(t, dim=(1, 2, 3)), x),
+                          "case:fused": trace_case(cases.get("fused"))}}
+    before = os.environ.get(probing.FALLBACK_ENV)
+    found = probing.probe("cpu", dtypes=("float32", "float16"), traces=traces)
+    assert os.environ.get(probing.FALLBACK_ENV) == before, "the probe must never set the variable in the parent"
+    rows = {(r["op"], r["dtype"]): r for r in found.ops}
+    assert set(rows) == {("aten::std_mean.correction", "float32"), ("aten::std_mean.correction", "float16")}
+    assert rows[("aten::std_mean.correction", "float32")]["status"] == "native", rows
+    assert found.cases == [
+        {"case": "fused", "dtype": d, "runs_on_device": True, "fallback_ops": [], "message": ""}
+        for d in ("float32", "float16")]
+    assert found.children == 1, "cpu items are batched into one child"
+
+
+def test_child_env_sets_the_fallback_variable_only_when_asked():
+    base = {"PATH": "/bin", probing.FALLBACK_ENV: "1"}
+    assert probing.FALLBACK_ENV not in probing.child_env(False, base)
+    assert probing.child_env(True, {"PATH": "/bin"})[probing.FALLBACK_ENV] == "1"
+    assert base[probing.FALLBACK_ENV] == "1", "the caller's environment is not modified"
+    assert str(probing.ROOT) in probing.child_env(False, base)["PYTHONPATH"]
+
+
+def _fake_traces(*ops):
+    return {"float32": {"fake": [OpCall(op, ({"tensor": [2], "dtype": "float32"},), ()) for op in ops]}}
+
+
+def test_a_crash_and_a_hang_cost_one_item_each_and_the_run_goes_on():
+    runner = probing.Runner(child_argv=FAKE_CHILD, item_timeout=1.0, startup_timeout=10.0)
+    traces = _fake_traces("aten::a.default", "aten::crash.default", "aten::b.default", "aten::hang.default",
+                          "aten::c.default")
+    found = probing.probe("cpu", dtypes=("float32",), traces=traces, runner=runner)
+    status = {r["op"]: r for r in found.ops}
+    assert [status[o]["status"] for o in ("aten::a.default", "aten::crash.default", "aten::b.default",
+                                          "aten::hang.default", "aten::c.default")] == [
+        "native", "crashed", "native", "timeout", "native"], found.ops
+    assert "SIGABRT" in status["aten::crash.default"]["message"]
+    assert "simulated segfault" in status["aten::crash.default"]["message"], "the child's stderr tail is kept"
+    assert "killed" in status["aten::hang.default"]["message"]
+    assert found.children == 3
+
+
+def test_an_mps_child_stops_after_a_fallback_warning_and_a_fresh_one_goes_on():
+    # TORCH_WARN_ONCE: a second fallback in the same process would pass unseen, so each gets a new child.
+    runner = probing.Runner(child_argv=FAKE_CHILD, item_timeout=5.0, startup_timeout=10.0)
+    traces = _fake_traces("aten::fallback.default", "aten::a.default", "aten::fallback2.default")
+    found = probing.probe("mps", dtypes=("float32", "float16"), traces=traces, runner=runner, mps_fallback="on")
+    assert [(r["op"], r["dtype"], r["status"]) for r in found.ops] == [
+        ("aten::fallback.default", "float32", "fallback"), ("aten::fallback.default", "float16", "fallback"),
+        ("aten::a.default", "float32", "native"), ("aten::a.default", "float16", "native"),
+        ("aten::fallback2.default", "float32", "native"), ("aten::fallback2.default", "float16", "native")]
+    assert found.children == 3, "one child per fallback warning, one for the rest"
+
+
+def test_here_refuses_an_unknown_device(capsys):
+    assert matrix_main(["here", "--device", "nonsense"]) == 2
+    assert "not a torch device string" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_here_refuses_an_absent_device(capsys):
+    assert matrix_main(["here", "--device", "cuda", "--no-build"]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_here_writes_a_measured_file_per_device_and_builds(tmp_path, monkeypatch, capsys):
+    import matrix.here as here
+    import matrix.trace
+
+    def fake_probe(device, **kwargs):
+        ops = [{"op": "aten::std_mean.correction", "dtype": "float32", "status": "native", "message": "",
+                "evidence": ["on cpu: native"]}]
+        cases = [{"case": "fused", "dtype": "float32", "runs_on_device": True, "fallback_ops": [], "message": ""}]
+        return probing.ProbeResult(device, False, ops, cases, 1)
+
+    verdict = {"case": "fused", "correction": 1, "dtype": "float32", "device": "cpu", "equivalent": True,
+               "causes": [], "failing_regimes": [], "counterexample": ""}
+    monkeypatch.setattr(matrix.trace, "trace_all", lambda dtype: {})
+    monkeypatch.setattr(here.probing, "probe", fake_probe)
+    monkeypatch.setattr(here, "judge", lambda device, dtypes=None: ([verdict], ""))
+    assert matrix_main(["here", "--device", "cpu", "--results", str(tmp_path)]) == 0
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written[0] == "MATRIX.md" and written[1].startswith("measured-cpu-"), written
+    text = (tmp_path / "MATRIX.md").read_text()
+    assert "| aten::std_mean.correction | native (M: cpu," in text
+    assert "equivalent (M: cpu," in text
