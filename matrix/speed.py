@@ -95,8 +95,12 @@ def measurements(runs, timer):
         if e["kind"] == "copy":
             copies.append({**base, "GBps": gbps})
             continue
+        label = e["label"]
+        if e.get("output_ok") is False:  # e.g. a float16 sum that overflows at this size
+            label += f"; wrong output at this size: {e.get('output_problem', '')}"
         rows.append({**base, "dims": e["dims"], "kind": e["kind"], "equivalent": bool(e["equivalent"]),
-                     "label": e["label"], "computes": e.get("computes"), "falls_back": bool(e.get("falls_back")),
+                     "label": label, "output_ok": e.get("output_ok", True),
+                     "computes": e.get("computes"), "falls_back": bool(e.get("falls_back")),
                      "fallback_ops": e.get("fallback_ops", []), "uses_fused_op": bool(e.get("uses_fused_op")),
                      "GBps": gbps})
     return rows, copies
@@ -136,8 +140,9 @@ def fallback_kind(rows) -> str:
 
 # -- recommendation ------------------------------------------------------------------------------------
 def is_candidate(row) -> bool:
-    """A decomposition that replaces std_mean, is equivalent on this device, and stays on it."""
-    return (row["kind"] == "case" and row["equivalent"] and row["computes"] == "std_mean"
+    """A decomposition that replaces std_mean, is equivalent on this device (and was right on the benchmark's
+    own input), and stays on it."""
+    return (row["kind"] == "case" and row["equivalent"] and row["output_ok"] and row["computes"] == "std_mean"
             and not row["uses_fused_op"] and not row["falls_back"])
 
 
@@ -245,7 +250,7 @@ def spread(rows, copies, limit=SPREAD_LIMIT, min_numel=SPREAD_MIN_NUMEL) -> dict
 # -- the result ----------------------------------------------------------------------------------------
 ROW_FIELDS = ("variant", "kind", "equivalent", "label", "dtype", "shape", "numel", "dims", "median_s", "GBps",
               "frac_copy_bw", "speedup_vs_fallback", "slowdown_vs_fused", "repeat", "wall_median_s", "rounds",
-              "computes", "falls_back", "fallback_ops", "uses_fused_op")
+              "computes", "output_ok", "falls_back", "fallback_ops", "uses_fused_op")
 
 
 def analyse(runs) -> dict:

@@ -171,6 +171,19 @@ def test_recommendation_where_the_fused_op_falls_back(tmp_path):
     assert result["fallback"] == "fallback (real)"
 
 
+def test_a_wrong_output_at_the_benchmark_size_disqualifies(tmp_path):
+    benchmarks = group()
+    e = next(b for b in benchmarks if b["extra_info"]["variant"] == "std_plus_mean")["extra_info"]
+    e.update(output_ok=False, output_problem="std off by inf relative, more than 0.01")
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(run_json(benchmarks)))
+    result = speed.analyse(speed.load([path]))
+    (rec,) = result["recommendation"]
+    assert rec["variant"] == "aniso_std_and_mean"
+    (row,) = rows_by(result, variant="std_plus_mean")
+    assert row["label"] == "equivalent; wrong output at this size: std off by inf relative, more than 0.01"
+
+
 def test_no_equivalent_decomposition_says_so(tmp_path):
     benchmarks = [b for b in group() if b["extra_info"]["variant"] in ("fused", "var_mean_sqrt", "fallback")]
     path = tmp_path / "run.json"
@@ -215,6 +228,7 @@ def test_command_writes_result_and_chart(two_runs, tmp_path, capsys):
     name = "speed-cuda-test-gpu-torch2.11.0"
     written = json.loads((out / f"{name}.json").read_text())
     assert written["recommendation"][0]["variant"] == "std_plus_mean"
+    pytest.importorskip("matplotlib")  # optional (the "chart" extra); without it the command says so
     svg = (out / f"{name}.svg").read_text()
     assert "std_plus_mean" in svg and "fallback" in svg
 
@@ -230,6 +244,7 @@ def test_quick_sweep_is_not_written_to_the_results_by_default(tmp_path, monkeypa
 
 
 def test_chart_is_reproducible(two_runs, tmp_path):
+    pytest.importorskip("matplotlib")
     result = speed.analyse(speed.load(two_runs))
     a = speed.chart(result, tmp_path / "a.svg").read_bytes()
     b = speed.chart(result, tmp_path / "b.svg").read_bytes()
