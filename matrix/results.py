@@ -145,7 +145,9 @@ def load(path) -> dict:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        where = "truncated" if exc.pos >= len(text.rstrip()) - 1 else "malformed"
+        # The parser stops at the end of the text (or inside a string that never ends): cut short.
+        cut = exc.pos >= len(text.rstrip()) - 1 or exc.msg.startswith("Unterminated string")
+        where = "truncated" if cut else "malformed"
         raise ResultFileError(path, f"is not valid JSON ({where}: {exc.msg} at line {exc.lineno} column "
                                     f"{exc.colno})") from None
     problems = validate(data)
