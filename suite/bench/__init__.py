@@ -5,6 +5,11 @@
     PYTORCH_ENABLE_MPS_FALLBACK=1 OPCOMPAT_BENCH=full pytest suite/bench --device mps --benchmark-json=speed.json
     python -m matrix speed speed.json                    recommendation, result file and chart
 
+The default ``pytest`` run includes the quick sweep (tiny inputs, 3 rounds: seconds on a CPU), so the
+benchmark code cannot rot; the full sweep runs only when OPCOMPAT_BENCH=full asks for it.
+OPCOMPAT_BENCH_BUDGET_S=N stops starting new benchmarks N seconds after collection (the JSON of what
+ran is still written). suite/bench/run_cuda_sweep.sh runs the full sweep twice on a CUDA machine.
+
 On a Mac the variable PYTORCH_ENABLE_MPS_FALLBACK=1 must be in the environment when Python starts:
 libtorch reads it once, when it loads, so setting it from Python is too late. Without it the MPS
 benchmarks are skipped with that message.

@@ -182,8 +182,14 @@ def _available_host_memory() -> Optional[int]:
 def check_fits(device: torch.device, needed: int, what: str) -> None:
     free = free_bytes(device)
     if free is not None and needed > free:
-        raise DoesNotFit(f"{what}: needs about {needed / GiB:.2f} GiB on {device}, "
-                         f"{free / GiB:.2f} GiB free")
+        raise DoesNotFit(f"{what}: needs about {size(needed)} on {device}, {size(free)} free; skipped")
+
+
+def size(nbytes: int) -> str:
+    for unit, scale in (("GiB", GiB), ("MiB", MiB), ("KiB", 1024)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.2f} {unit}"
+    return f"{nbytes} B"
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

@@ -360,6 +360,29 @@ def test_output_check_catches_a_wrong_statistic():
         check_output(sw.Point((2, 4, 8, 8), "float32", None, "gate_manual"), (torch.tensor(False),), x)
 
 
+class FallingBackBench:
+    """A session whose fused op falls back, as torch.std_mean does on MPS in the releases that lack it."""
+
+    device = torch.device("cpu")
+    sweep = sw.SWEEPS["quick"]
+
+    def fused_fallback(self, point, watch):
+        return ["The operator 'aten::std_mean.correction' is not currently supported on the MPS backend and "
+                "will fall back to run on the CPU. This may have performance implications."]
+
+
+def test_where_the_fused_op_falls_back_the_fallback_row_is_the_real_call():
+    from suite.bench.test_speed import resolve
+
+    shape = (2, 4, 8, 8)
+    with pytest.raises(pytest.skip.Exception, match="measured as the 'fallback \\(real\\)' row"):
+        resolve(sw.Point(shape, "float32", (1, 2, 3), sw.FUSED), FallingBackBench())
+    call, info = resolve(sw.Point(shape, "float32", (1, 2, 3), sw.FALLBACK), FallingBackBench())
+    assert info["label"] == "fallback (real)" and info["fallback"] == "real" and info["equivalent"] is True
+    x = torch.randn(shape)
+    assert all(torch.equal(a, b) for a, b in zip(call(x), torch.std_mean(x, dim=(1, 2, 3), keepdim=True)))
+
+
 # -- one real run, read back -----------------------------------------------------------------------------
 @pytest.mark.slow  # a subprocess: ~10 s, nearly all of it importing torch
 def test_a_real_quick_run_reads_back(tmp_path):
