@@ -86,7 +86,11 @@ def run(args) -> int:
             print(f"  verdicts: {sum(v['equivalent'] for v in verdicts)}/{len(verdicts)} equivalent", flush=True)
         data = results.make("measured", probing.torch_info(), probing.machine_info(device), found.ops, found.cases,
                             verdicts)
-        path = results.write(data, args.results)
+        try:
+            path = results.write(data, args.results)
+        except (results.LockTimeout, results.PublishError, OSError) as exc:
+            print(f"error: cannot write the {device} result file: {exc}", file=sys.stderr)
+            return 1
         written.append(path)
         print(f"  wrote {path}", flush=True)
     if not args.no_build:

@@ -376,11 +376,12 @@ def predicted_rows(predictions: dict, case_ops: dict, dtypes=DTYPES):
         data = p.to_json() if hasattr(p, "to_json") else dict(p)
         for dtype in dtypes:
             s = (data.get("dtype_status") or {}).get(dtype) or data.get("status", "unknown_op")
+            evidence = list(data.get("evidence") or ())
             if dtype == "float64":
                 s = "unsupported_dtype"
+                evidence = ["the MPS framework has no float64: moving a float64 tensor to mps raises TypeError"]
             status[(op, dtype)] = s
-            ops.append({"op": op, "dtype": dtype, "status": s, "message": "",
-                        "evidence": list(data.get("evidence") or ())})
+            ops.append({"op": op, "dtype": dtype, "status": s, "message": "", "evidence": evidence})
     cases = []
     for name, reached in case_ops.items():
         for dtype in dtypes:
@@ -410,7 +411,9 @@ def cpu_model() -> str:
 
 
 def slugify(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    """'Linux-x86_64-Intel(R) Xeon(R) Processor' -> 'linux-x86-64-intel-xeon-processor'."""
+    text = re.sub(r"\((?:r|tm)\)", " ", text.lower())
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-")
 
 
 def machine_info(device: str, simulated: bool = False) -> dict:

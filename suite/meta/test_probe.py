@@ -130,6 +130,15 @@ def test_here_refuses_an_unknown_device(capsys):
     assert "not a torch device string" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(torch.backends.mps.is_available(), reason="needs a machine without MPS")
+def test_probe_refuses_mps_here_and_simulated_results_for_the_published_folder(capsys):
+    assert matrix_main(["probe", "--device", "mps"]) == 2
+    assert "--device mps: MPS is" in capsys.readouterr().err
+    assert matrix_main(["probe", "--device", "mps", "--simulate", "--write"]) == 2
+    assert "simulated results are never written" in capsys.readouterr().err
+    assert matrix_main(["probe", "--device", "cpu", "--simulate"]) == 2
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_here_refuses_an_absent_device(capsys):
     assert matrix_main(["here", "--device", "cuda", "--no-build"]) == 2
