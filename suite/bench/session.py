@@ -12,7 +12,6 @@ import warnings
 import pytest
 import torch
 
-from matrix.trace import trace
 from suite.samples import DTYPES
 from suite.verdicts import corrections_for, judge
 
@@ -79,6 +78,8 @@ class BenchSession:
         """Whether the case reaches aten::std_mean itself (then it cannot avoid the op's fallback)."""
         key = (case.name, dims, dtype)
         if key not in self._uses_fused:
+            from matrix.trace import trace  # imported when first needed: it loads torch's dispatch machinery
+
             x = torch.randn(TRACE_SHAPE, dtype=DTYPES[dtype])
             ops = [c.op for c in trace(sw.case_call(case, dims), x)]
             self._uses_fused[key] = any(op.startswith("aten::std_mean") for op in ops)
