@@ -54,8 +54,8 @@ class RealDevice:
         # Asynchronous backends report kernel errors at the next sync: read nothing before it.
         if self.torch_device.type == "cuda":
             torch.cuda.synchronize(self.torch_device)
-        elif self.torch_device.type == "mps":
-            torch.mps.synchronize()
+        elif self.torch_device.type == "mps" and hasattr(getattr(torch, "mps", None), "synchronize"):
+            torch.mps.synchronize()  # torch 2.0+; before it, copying the result to the CPU waits for it
 
 
 def make_device(job):
@@ -86,14 +86,18 @@ def decode(value, dtype, gen):
             return _dtype(value["dtype_arg"])
         if "repr" in value:
             text = value["repr"]
-            return getattr(torch, text[len("torch."):]) if text.startswith("torch.") else torch.device(text)
+            return getattr(torch, text[len("torch."):]) if text.startswith("torch.") else DeviceArg()
     if isinstance(value, list):
         return [decode(v, dtype, gen) for v in value]
     return value
 
 
+class DeviceArg:
+    """A traced ``device=`` argument: the probed device on the device run, the CPU on the reference run."""
+
+
 def _map(value, fn):
-    if isinstance(value, torch.Tensor):
+    if isinstance(value, (torch.Tensor, DeviceArg)):
         return fn(value)
     if isinstance(value, (list, tuple)):
         return type(value)(_map(v, fn) for v in value)
@@ -144,12 +148,18 @@ def run_op(item, device, gen, seen):
     dtype = item["dtype"]
     args = decode(item["args"], dtype, gen)
     kwargs = {k: decode(v, dtype, gen) for k, v in item["kwargs"]}
-    on_device = _map(args, device.put), _map(kwargs, device.put)
+    def to_device(v):
+        return device.torch_device if isinstance(v, DeviceArg) else device.put(v)
+
+    def to_cpu(v):
+        return torch.device("cpu") if isinstance(v, DeviceArg) else v
+
+    on_device = _map(args, to_device), _map(kwargs, to_device)
     with device.active():
         actual = op(*on_device[0], **on_device[1])
     device.synchronize()
     try:
-        expected = op(*args, **kwargs)  # the same call on the CPU, same values
+        expected = op(*_map(args, to_cpu), **_map(kwargs, to_cpu))  # the same call on the CPU, same values
     except Exception as exc:  # nothing to compare with; the device's own outcome stands
         seen["reference_error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
         return

@@ -143,6 +143,7 @@ class SimulatedDevice:
 
     name = "mps"
     simulated = True
+    torch_device = torch.device("cpu")  # where the simulated "mps" tensors really live
 
     def __init__(self, statuses: dict, fallback_enabled=None):
         self.mode = SimulatedMPS(statuses, fallback_enabled)

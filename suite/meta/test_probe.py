@@ -11,7 +11,7 @@ import torch
 
 from matrix import probe as probing
 from matrix.__main__ import main as matrix_main
-from matrix.probe_child import decode
+from matrix.probe_child import DeviceArg, decode
 from matrix.trace import OpCall, trace
 
 pytestmark = pytest.mark.meta
@@ -61,7 +61,8 @@ def test_decode_substitutes_the_probed_dtype_and_keeps_other_arguments():
                    {"tensor": [2], "dtype": "bool"}, None, 1.5], "float16", gen)
     x, dims, dtype, device, mask, none, scalar = args
     assert x.dtype == torch.float16 and x.shape == (2, 3)
-    assert (dims, dtype, device, none, scalar) == ([1, 2], torch.float32, torch.device("cpu"), None, 1.5)
+    assert (dims, dtype, none, scalar) == ([1, 2], torch.float32, None, 1.5)
+    assert isinstance(device, DeviceArg), "a device argument becomes the probed device (or the CPU for the reference)"
     assert mask.dtype == torch.bool
     again = decode([{"tensor": [2, 3], "dtype": "float32"}], "float16", torch.Generator().manual_seed(0))[0]
     assert torch.equal(x, again), "the same seed must give the same values"
