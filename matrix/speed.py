@@ -448,17 +448,29 @@ def run(args) -> int:
     out = args.out or RESULTS
     out.mkdir(parents=True, exist_ok=True)
     name = stem(result["machine"])
-    target = out / f"{name}.json"
-    target.write_text(dumps(result))
-    print(f"\nwrote {target}")
     chart_dir = args.chart_dir or (args.out if args.out else HERE)
     try:
-        print(f"wrote {chart(result, chart_dir / f'{name}.{args.chart_format}')}")
+        drawn = chart(result, chart_dir / f"{name}.{args.chart_format}")
+        result["chart"] = _relative(drawn, out)
+        print(f"\nwrote {drawn}")
     except ImportError as exc:
-        print(f"no chart: matplotlib is not installed ({exc})", file=sys.stderr)
+        print(f"\nno chart: matplotlib is not installed ({exc})", file=sys.stderr)
     except SpeedError as exc:
-        print(f"no chart: {exc}", file=sys.stderr)
+        print(f"\nno chart: {exc}", file=sys.stderr)
+    target = out / f"{name}.json"
+    target.write_text(dumps(result))
+    print(f"wrote {target}")
     return 0
+
+
+def _relative(path, out) -> str:
+    """The chart's path from the repository root (matrix/speed-....svg) when it is inside the repository,
+    else from the result file's folder."""
+    import os
+
+    path, root = Path(path).resolve(), HERE.parent.resolve()
+    base = root if root in path.parents else Path(out).resolve()
+    return Path(os.path.relpath(path, base)).as_posix()
 
 
 def _refuse_default_write(result) -> str:

@@ -229,6 +229,7 @@ def test_command_writes_result_and_chart(two_runs, tmp_path, capsys):
     written = json.loads((out / f"{name}.json").read_text())
     assert written["recommendation"][0]["variant"] == "std_plus_mean"
     pytest.importorskip("matplotlib")  # optional (the "chart" extra); without it the command says so
+    assert written["chart"] == f"{name}.svg"
     svg = (out / f"{name}.svg").read_text()
     assert "std_plus_mean" in svg and "fallback" in svg
 
