@@ -100,6 +100,9 @@ def measure(point, benchmark, bench, call, rotation, info):
     # the timing is recorded.
     if wrong is not None and info["equivalent"] is not False:
         raise wrong
+    if info.get("verdict_error"):
+        pytest.fail(f"the verdict of {point.variant} at {point.dtype} on {bench.device} raised "
+                    f"{info['verdict_error']} (timing recorded, labelled 'no verdict')")
 
 
 def check_output(point, out, x):

@@ -384,6 +384,20 @@ def test_where_the_fused_op_falls_back_the_fallback_row_is_the_real_call():
     assert all(torch.equal(a, b) for a, b in zip(call(x), torch.std_mean(x, dim=(1, 2, 3), keepdim=True)))
 
 
+def test_a_verdict_that_raises_is_labelled_not_lost(monkeypatch):
+    import cases
+    from suite.bench import session
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(session, "judge", broken)
+    bench = session.BenchSession(torch.device("cpu"), sw.SWEEPS["quick"], environ={})
+    info = bench.describe_case(cases.get("std_plus_mean"), sw.Point((2, 4, 8, 8), "float32", (1, 2, 3), "x"))
+    assert info["equivalent"] is False and info["label"] == "no verdict (RuntimeError: boom)"
+    assert info["verdict_error"] == "RuntimeError: boom" and info["uses_fused_op"] is False
+
+
 # -- one real run, read back -----------------------------------------------------------------------------
 @pytest.mark.slow  # a subprocess: ~10 s, nearly all of it importing torch
 def test_a_real_quick_run_reads_back(tmp_path):
