@@ -194,7 +194,8 @@ class Runner:
             proc = subprocess.Popen(self.child_argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
                                     env=env, cwd=str(ROOT), text=True)
             lines = queue.Queue()
-            threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
+            pump = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
+            pump.start()
             try:
                 proc.stdin.write(json.dumps(job))
                 proc.stdin.close()
@@ -233,7 +234,9 @@ class Runner:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-            proc.stdout.close()
+            pump.join(timeout=10)  # the pipe reaches its end once the child is gone
+            if not pump.is_alive():
+                proc.stdout.close()
         return answered, fate, why
 
 
