@@ -5,7 +5,8 @@
 #
 # Writes into $OUT: speed-run1.json and speed-run2.json (pytest-benchmark JSON, one per repeat),
 # run1.log / run2.log (pytest output with the timing tables), env.txt (GPU, driver, packages), and
-# the summary of `python -m matrix speed` (speed-*.json, speed-*.svg, summary.txt).
+# what `python -m matrix speed` makes of them (speed-<device>-<torch>.json, and .svg with matplotlib):
+# 7 files at most, one folder level (the device tool returns up to 8 files). The summary is printed.
 # Each repeat is its own pytest process, so the spread between them includes process-level effects.
 # Needs no network. Python packages: torch, pytest, pytest-benchmark, hypothesis (root conftest),
 # tabulate (the summary), matplotlib optional (the chart).
@@ -20,7 +21,7 @@ DEVICE="${DEVICE:-cuda}"
 REPEAT_TIMEOUT_S="${REPEAT_TIMEOUT_S:-225}"
 export OPCOMPAT_BENCH="${SWEEP:-full}"  # SWEEP=quick DEVICE=cpu: a dry run of this script anywhere
 export OPCOMPAT_BENCH_BUDGET_S="${OPCOMPAT_BENCH_BUDGET_S:-190}"
-export PYTHONDONTWRITEBYTECODE=1
+export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
 
 {
@@ -46,8 +47,10 @@ for rep in 1 2; do
     [ -s "$OUT/speed-run$rep.json" ] && runs+=("$OUT/speed-run$rep.json")
 done
 
-if [ "${#runs[@]}" -gt 0 ]; then
-    "$PYTHON" -m matrix speed "${runs[@]}" --out "$OUT" --chart-dir "$OUT" 2>&1 | tee "$OUT/summary.txt"
+if [ "${#runs[@]}" -gt 0 ] && "$PYTHON" -c "import tabulate" 2>/dev/null; then
+    "$PYTHON" -m matrix speed "${runs[@]}" --out "$OUT" --chart-dir "$OUT" 2>&1
+elif [ "${#runs[@]}" -gt 0 ]; then
+    echo "tabulate is not installed: no summary here; run python -m matrix speed ${runs[*]##*/} at home"
 else
     echo "no benchmark JSON was written; see $OUT/run*.log"
     status=1
