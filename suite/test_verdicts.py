@@ -33,7 +33,9 @@ PINNED = [
     ("upcast", 1, "float16", True, []),
     ("two_pass_biased", 1, "float64", False, ["wrong correction"]),
     ("two_pass_corrected", 1, "float64", True, []),
-    ("two_pass_corrected", 1, "float16", False, ["overflow"]),
+    ("two_pass_corrected", 1, "float16", False, ["overflow (std, near_overflow)"]),
+    # ... and its float16 sum of squares overflows on ordinary data once N passes ~65k.
+    ("two_pass_corrected", 0, "float16", False, ["overflow (std, normal, N=131072)"]),
     ("two_pass_eps", 0, "float32", False, ["epsilon bias"]),
     ("var_mean_sqrt", 1, "float16", False, ["overflow"]),
     ("one_pass", 1, "float32", False, ["cancellation"]),

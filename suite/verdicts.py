@@ -16,8 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cases._forms import count
+
 from .compare import Target, evaluate, reference_target
 from .witnesses import battery
+
+LONG_REDUCTION = 8192  # above this, a cause names N: the failure is one of length, not of values
 
 CORRECTIONS = (0, 1)
 
@@ -92,7 +96,9 @@ def _name(case, regime, outcome, m):
     """The cause one mismatch shows by itself, or '' (a plain value mismatch)."""
     if m.kind == "nonfinite":
         grew = " got +inf" in m.message or " got -inf" in m.message
-        return f"overflow ({m.output}, {regime})" if grew else f"NaN/inf pattern ({m.output}, {regime})"
+        n = count(outcome.x64, outcome.sample.dim)
+        where = f"{regime}, N={n}" if n > LONG_REDUCTION else regime
+        return f"overflow ({m.output}, {where})" if grew else f"NaN/inf pattern ({m.output}, {where})"
     if m.kind == "value" and regime == "subnormal":
         got = outcome.actual[case.outputs.index(m.output)]
         return f"underflow ({m.output} flushed to 0)" if float(got[m.worst_index]) == 0.0 else ""

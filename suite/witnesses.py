@@ -16,6 +16,7 @@ from .tolerances import UNIT_ROUNDOFF
 
 GENERIC_SHAPE = (4, 8, 16, 16)  # 8192 elements; reductions of 16 .. 8192
 GENERIC_DIMS = (None, (1, 2, 3), -1)
+LARGE_N_SHAPE = (1, 2, 256, 256)  # 131072 elements in one reduction
 
 
 def kappa_ladder(dtype: str) -> tuple:
@@ -61,6 +62,9 @@ def battery(dtype: str, correction, *, ndim=None):
                 base = Sample(shape=shape, dtype=dtype, regime=regime, scale=scale, offset=offset,
                               special=special, seed=1000 * i + j, dim=dim, correction=correction, keepdim=j == 1)
                 out.append((regime, base))
+    # a long reduction of ordinary data: a float16 *sum* of 65k unit squares passes 65504 (the mean does not)
+    out.append(("normal", Sample(shape=LARGE_N_SHAPE if ndim in (None, 4) else LARGE_N_SHAPE[-ndim:], dtype=dtype,
+                                 seed=11, dim=None, correction=correction)))
     # layouts, on well-conditioned data
     normal = Sample(shape=shape, dtype=dtype, scale=1.0, offset=0.5, seed=7, dim=dims_list[-1],
                     correction=correction)
