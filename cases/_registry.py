@@ -25,6 +25,8 @@ REGIMES = (
 # Memory layouts the strategies draw; a claim may leave one out too (an expanded axis makes every
 # slice along it constant).
 LAYOUTS = ("contiguous", "transposed", "expanded", "channels_last")
+# ... and a dtype (a form that sums squares in float16 overflows once N * var > 65504).
+DTYPE_NAMES = ("float32", "float16", "bfloat16", "float64")
 OUTPUTS = ("std", "mean")
 PARAMS = ("dim", "correction", "keepdim")
 
@@ -39,7 +41,7 @@ class Claim:
 
     - ``correction``: None means "at the caller's correction"; a number pins it (0 = biased).
     - ``eps``: the case computes ``sqrt(var + eps)`` instead of ``sqrt(var)``.
-    - ``excludes``: input regimes or layouts outside the claim's domain (the verdict still covers them).
+    - ``excludes``: input regimes, layouts or dtypes outside the claim's domain (the verdict still covers them).
     - ``max_kappa``: the claim holds only for slices whose condition number
       kappa = sqrt(sum x^2 / sum (x - m)^2) is at most this (one-pass forms lose u * kappa^2).
     """
@@ -121,10 +123,10 @@ class Case:
             bad(f"claim correction must be a number >= 0, got {self.claim.correction!r}")
         if not _is_real(self.claim.eps) or self.claim.eps < 0:
             bad(f"claim eps must be a number >= 0, got {self.claim.eps!r}")
-        if not set(self.claim.excludes) <= set(REGIMES) | set(LAYOUTS):
-            bad(f"claim excludes unknown regimes/layouts "
-                f"{sorted(set(self.claim.excludes) - set(REGIMES) - set(LAYOUTS))}; "
-                f"known: {list(REGIMES) + list(LAYOUTS)}")
+        domain = set(REGIMES) | set(LAYOUTS) | set(DTYPE_NAMES)
+        if not set(self.claim.excludes) <= domain:
+            bad(f"claim excludes unknown regimes/layouts/dtypes {sorted(set(self.claim.excludes) - domain)}; "
+                f"known: {list(REGIMES) + list(LAYOUTS) + list(DTYPE_NAMES)}")
         if self.claim.max_kappa is not None and (not _is_real(self.claim.max_kappa) or self.claim.max_kappa < 1):
             bad(f"claim max_kappa must be a number >= 1 (kappa is never below 1), got {self.claim.max_kappa!r}")
         if set(self.claim.excludes) >= set(REGIMES):

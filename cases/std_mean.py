@@ -89,7 +89,8 @@ CASES = [
          source="torch.var_mean, then sqrt"),
     Case("two_pass_biased", two_pass_biased, REPLACES, Claim(correction=0, excludes=SQUARING),
          source="Fooocus advice: sqrt(mean((x - m) ** 2)), used in three places"),
-    Case("two_pass_corrected", two_pass_corrected, REPLACES, Claim(excludes=SQUARING),
+    # sum((x - m) ** 2) is a float16 sum: it overflows once N * var > 65504, on ordinary data.
+    Case("two_pass_corrected", two_pass_corrected, REPLACES, Claim(excludes=SQUARING | {"float16"}),
          source="textbook two-pass: sqrt(sum((x - m) ** 2) / (N - correction))"),
     Case("two_pass_eps", two_pass_eps, REPLACES, Claim(correction=0, eps=1e-5, excludes=SQUARING),
          source="Fooocus advice (anisotropic.py): sqrt(mean((x - m) ** 2) + 1e-5)"),

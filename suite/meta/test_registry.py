@@ -22,7 +22,7 @@ def _fn(x, **kw):
     ({"fixed": {"axis": 1}}, r"fixed has unknown parameters \['axis'\]"),
     ({"claim": Claim(correction=-1)}, "claim correction must be a number >= 0"),
     ({"claim": Claim(eps=float("nan"))}, "claim eps must be a number >= 0"),
-    ({"claim": Claim(excludes=frozenset({"tiny"}))}, r"unknown regimes/layouts \['tiny'\]"),
+    ({"claim": Claim(excludes=frozenset({"tiny"}))}, r"unknown regimes/layouts/dtypes \['tiny'\]"),
     ({"claim": Claim(max_kappa=0.5)}, "max_kappa must be a number >= 1"),
     ({"outputs": ("std", "var")}, "outputs must be a non-empty subset"),
     ({"threshold": 0.1}, "a case with a threshold must have outputs=\\('decision',\\)"),
