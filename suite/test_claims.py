@@ -11,6 +11,7 @@ from hypothesis import assume, given
 
 import cases
 from cases import REGIMES
+from suite import device_quirks
 from suite.compare import evaluate, max_kappa, pin
 from suite.devices import supports_fractional_correction
 from suite.strategies import samples
@@ -41,7 +42,7 @@ def test_claim(case, device, device_dtypes):
             pinned = pin(case, sample)
             assume(max_kappa(pinned.build("cpu").double(), pinned.dim) <= case.claim.max_kappa)
         outcome = evaluate(case, sample, device)
-        if not outcome.ok:
+        if not outcome.ok and not device_quirks.explains(case, sample, device, outcome.target):
             error = AssertionError(f"claim broken: {case.claim.describe()}\n{outcome.report()}")
             error.add_note("repro:\n" + sample.repro(case.name, str(device))) if hasattr(error, "add_note") \
                 else None

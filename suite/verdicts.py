@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from cases._forms import count
 
+from . import device_quirks
 from .compare import Target, evaluate, reference_target
 from .witnesses import battery
 
@@ -36,14 +37,16 @@ class Verdict:
     causes: list = field(default_factory=list)
     failing_regimes: list = field(default_factory=list)
     counterexample: str = ""  # the first failing input and its report
+    device_notes: list = field(default_factory=list)  # failures the device's own std_mean shares
 
     def cell(self) -> str:
-        return "equivalent" if self.equivalent else "NOT: " + "; ".join(self.causes)
+        text = "equivalent" if self.equivalent else "NOT: " + "; ".join(self.causes)
+        return text + "".join(f" [{note}]" for note in self.device_notes)
 
     def to_json(self) -> dict:
         return {k: getattr(self, k) for k in
                 ("case", "correction", "dtype", "device", "equivalent", "causes", "failing_regimes",
-                 "counterexample")}
+                 "counterexample", "device_notes")}
 
 
 def corrections_for(case, corrections=CORRECTIONS):
@@ -52,12 +55,18 @@ def corrections_for(case, corrections=CORRECTIONS):
 
 
 def judge(case, correction, dtype, device="cpu") -> Verdict:
-    failures = []
+    failures, notes = [], []
     for regime, sample in battery(dtype, correction, ndim=case.ndim):
-        outcome = evaluate(case, sample, device, target=reference_target(case, sample))
-        if not outcome.ok:
+        target = reference_target(case, sample)
+        outcome = evaluate(case, sample, device, target=target)
+        if outcome.ok:
+            continue
+        quirk = device_quirks.explains(case, sample, device, target)
+        if quirk:
+            _add(notes, quirk.note)
+        else:
             failures.append((regime, sample, outcome))
-    verdict = Verdict(case.name, correction, dtype, str(device), equivalent=not failures)
+    verdict = Verdict(case.name, correction, dtype, str(device), equivalent=not failures, device_notes=notes)
     if failures:
         verdict.failing_regimes = sorted({r for r, _, _ in failures})
         verdict.counterexample = failures[0][2].report()

@@ -1,0 +1,54 @@
+"""Behaviour of a device's own ``torch.std_mean`` that differs from the CPU, kept as data.
+
+A decomposition is not blamed for what the fused op does on the same device: a failure counts as a
+quirk only when (1) a row below matches the device type, the input regime and the dtype, and (2) the
+device's ``torch.std_mean`` fails the very same input too. Should a torch release stop showing the
+behaviour, condition (2) no longer holds and the failure counts again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Quirk:
+    device_type: str
+    regime: str
+    dtypes: tuple
+    note: str  # what a verdict cell says
+
+
+QUIRKS = (
+    # Measured on an H200 with torch 2.11 (matrix/results/measured-cuda-*): std_mean returns 0 for
+    # float32/bfloat16 spreads around 1e-38, as the CUDA reduction kernels flush subnormals to zero.
+    Quirk("cuda", "subnormal", ("float32", "bfloat16"), "cuda flushes subnormal spreads to 0, std_mean too"),
+)
+
+
+def matching(device, regime: str, dtype: str):
+    kind = torch.device(device).type
+    for quirk in QUIRKS:
+        if quirk.device_type == kind and quirk.regime == regime and dtype in quirk.dtypes:
+            return quirk
+    return None
+
+
+def explains(case, sample, device, target):
+    """The quirk that explains a failure of ``case`` on ``sample``, if the fused op fails it as well."""
+    from cases import get
+
+    from .compare import evaluate, pin
+
+    sample = pin(case, sample)  # the fused op is called as the case's caller calls it
+    quirk = matching(device, sample.regime, sample.dtype)
+    if quirk is None or case.outputs == ("decision",):
+        return None
+    fused = get("fused")
+    if case.name != "fused" and evaluate(fused, sample, device, target=target).ok:
+        return None
+    if case.name == "fused" and torch.device(device).type == "cpu":
+        return None
+    return quirk
