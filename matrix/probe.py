@@ -58,7 +58,8 @@ MPS_NOT_IMPLEMENTED = re.compile(r"The operator '([^']+)' is not current(?:ly)? 
 NO_KERNEL = re.compile(r"Could not run '([^']+)' with arguments from the '(\w+)' backend")
 UNSUPPORTED_DTYPE = re.compile(
     r"doesn't support float64|does not have support for that dtype|BFloat16 is only supported|"
-    r"not implemented for '(?:Half|BFloat16|Double|Float)'|MPS does not support (?:float64|double|bfloat16)",
+    r"not implemented for '(?:Half|BFloat16|Double|Float)'|"
+    r"MPS does not support (?:float64|double|bfloat16|float16|half)",
     re.IGNORECASE)
 
 

@@ -7,7 +7,8 @@ It runs on the CPU and calls itself "mps". A TorchDispatchMode sees every aten c
 - fallback: if ``PYTORCH_ENABLE_MPS_FALLBACK`` was set to a non-zero integer when this module was
   imported (libtorch reads it once, when it loads), warn once per process and run it; otherwise raise
   NotImplementedError;
-- any float64 tensor or dtype: raise the TypeError real MPS raises (the MPS framework has no float64).
+- any float64 tensor or dtype: raise the TypeError real MPS raises (the MPS framework has no float64);
+- unsupported_dtype for another dtype: raise a TypeError saying so.
 
 The warning and error texts are those of aten/src/ATen/mps/MPSFallback.mm and OperationUtils.mm, so the
 probe parses a simulated run with the very code that parses a real one. The warning is once per process
@@ -55,7 +56,11 @@ NOT_IMPLEMENTED = ("The operator '{op}' is not currently implemented for the MPS
 FLOAT64_ERROR = ("Cannot convert a MPS Tensor to float64 dtype as the MPS framework doesn't support float64. "
                  "Please use float32 instead.")
 
-RUNS = {"native", "composite", "unknown_op"}  # statuses under which the op simply runs
+# Statuses under which the op simply runs ("unknown": the prediction cannot tell; assume it runs).
+RUNS = {"native", "composite", "unknown_op", "unknown"}
+# A dtype one kernel refuses has no single real text (each MPS kernel words its own check); this one
+# says it is simulated, in the words the probe reads as a dtype refusal.
+UNSUPPORTED_DTYPE = "MPS does not support {dtype} for {op} (simulated: the prediction says unsupported_dtype)"
 
 _warned = False  # TORCH_WARN_ONCE: one fallback warning per process, whichever op comes first
 
@@ -130,7 +135,10 @@ class SimulatedMPS(TorchDispatchMode):
         op = overload_name(func)
         if _is_float64(args) or _is_float64(list(kwargs.values())):
             raise TypeError(FLOAT64_ERROR)
-        status = self.status(op, _first_float_dtype(args))
+        dtype = _first_float_dtype(args)
+        status = self.status(op, dtype)
+        if status == "unsupported_dtype":
+            raise TypeError(UNSUPPORTED_DTYPE.format(dtype=dtype, op=printed_name(op)))
         if status not in RUNS:  # "fallback", or anything the prediction could not place
             if not self.fallback_enabled:
                 raise NotImplementedError(NOT_IMPLEMENTED.format(op=printed_name(op), commit="simulated"))

@@ -94,6 +94,26 @@ def test_dtype_specific_statuses_apply_per_dtype(fresh_module):
             torch.var_mean(torch.randn(4, 4).half(), dim=1)
 
 
+def test_an_unsupported_dtype_is_refused_in_words_the_probe_reads():
+    prediction = {"aten::sqrt.default": {"status": "native", "dtype_status": {"bfloat16": "unsupported_dtype"}}}
+    with pytest.raises(TypeError) as err, simulated_mps.SimulatedMPS(prediction):
+        torch.sqrt(torch.rand(3).bfloat16())
+    status, _, _ = probing.classify({"outcome": "raised", "error_type": "TypeError", "message": str(err.value)})
+    assert status == "unsupported_dtype" and "simulated" in str(err.value)
+
+
+def test_the_default_prediction_is_the_installed_torchs_own_offline(tmp_path, monkeypatch):
+    from matrix.predict import RELEASES
+
+    if probing.installed_torch_version() not in RELEASES:
+        pytest.skip(f"torch {probing.installed_torch_version()} is not a release the predictor covers")
+    monkeypatch.setenv("OPCOMPAT_CACHE", str(tmp_path))  # no cached wheel: the installed torch's files
+    table = probing.installed_prediction([STD_MEAN, "aten::sqrt.default"])
+    assert set(table) == {STD_MEAN, "aten::sqrt.default"}
+    assert table[STD_MEAN]["status"] in ("native", "fallback", "composite")
+    assert table[STD_MEAN]["dtype_status"]["float64"] == "unsupported_dtype"
+
+
 def _traces():
     x = torch.randn(2, 4, 16, 16)
     import cases
