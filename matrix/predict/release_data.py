@@ -1,0 +1,85 @@
+"""One release's parsed facts, cached as JSON next to its wheel so the second run skips zip and yaml.
+
+The cache is keyed by the wheel's name, size and mtime plus ``SCHEMA``: a re-downloaded wheel or a
+changed parser invalidates it. A cache we cannot write (read-only folder) is simply not kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from matrix.predict import mps_python, mps_test_lists, native_yaml, wheels
+from matrix.predict.errors import CorruptWheelError
+
+SCHEMA = 3  # bump whenever a parser's output changes
+
+
+@dataclass(frozen=True)
+class ReleaseData:
+    version: str
+    origin: str  # the wheel's file name, or "installed torch 2.13.0+cpu"
+    ops: dict  # native_yaml.parse()
+    python_kernels: list  # mps_python.parse()
+    test_lists: dict | None  # mps_test_lists.parse(), None before 2.8
+
+    def to_json(self) -> dict:
+        return {"version": self.version, "origin": self.origin, "ops": self.ops,
+                "python_kernels": self.python_kernels, "test_lists": self.test_lists}
+
+
+def parse_members(version: str, origin: str, members: dict) -> ReleaseData:
+    """Parse the texts read from a wheel; CorruptWheelError names the member that does not parse."""
+    parsed = {}
+    for key, parser in (("native_functions", native_yaml.parse),
+                        ("mps_init", lambda text: mps_python.parse(text, members.get("torch_init"))),
+                        ("common_mps", mps_test_lists.parse)):
+        if members.get(key) is None:
+            parsed[key] = None
+            continue
+        try:
+            parsed[key] = parser(members[key])
+        except ValueError as exc:
+            raise CorruptWheelError(f"{origin}: {wheels.MEMBERS[key]} does not parse ({exc}); delete the wheel "
+                                    f"and run again to download it afresh") from None
+    return ReleaseData(version, origin, parsed["native_functions"], parsed["mps_init"], parsed["common_mps"])
+
+
+def _read_cache(path: Path, key: str) -> ReleaseData | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("key") != key:
+            return None
+        body = data["data"]
+        return ReleaseData(body["version"], body["origin"], body["ops"], body["python_kernels"],
+                           body["test_lists"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # absent, torn or stale: parse again
+
+
+def _write_cache(path: Path, key: str, release: ReleaseData) -> None:
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump({"key": key, "data": release.to_json()}, handle, separators=(",", ":"))
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the cache is shared like the wheels
+        os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one
+    except OSError:
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load(version: str, *, download: bool = True, directory: Path | None = None) -> ReleaseData:
+    origin = wheels.locate(version, download=download, directory=directory)
+    key = f"schema {SCHEMA}; {origin.fingerprint}"
+    cached = _read_cache(origin.json_path, key)
+    if cached is not None:
+        return cached
+    release = parse_members(version, origin.label, origin.read())
+    _write_cache(origin.json_path, key, release)
+    return release

@@ -1,0 +1,132 @@
+"""Op-level rules: from one release's dispatch table to native / fallback / composite / unknown_op.
+
+In order, the first that applies decides (the dispatcher's own order for a dense MPS tensor):
+1. a Python kernel registered for MPS in torch/backends/mps/__init__.py (overrides the yaml);
+2. an ``MPS`` key in the op's ``dispatch:`` (alone or combined, e.g. "CPU, CUDA, MPS");
+3. ``structured_delegate: X.out``: kernels are generated from the out= op, so X.out decides;
+4. an op that only exists through another entry's ``autogen:``: its generated kernel calls that op;
+5. ``CompositeExplicitAutograd(NonFunctional)``: a kernel for every backend that calls other ops;
+6. ``CompositeImplicitAutograd`` or no dispatch at all: decomposes into other ops above the backend;
+7. otherwise (backend keys, none MPS): the MPS fallback, i.e. CPU if PYTORCH_ENABLE_MPS_FALLBACK=1.
+Composites (5, 6) are resolved through the caller's decomposition map {op: [ops it reaches]}.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from matrix.predict.native_yaml import find_key, keys
+from matrix.predict.opnames import canonical, display, warning_name
+from matrix.predict.release_data import ReleaseData
+
+FALLBACK = ("→ falls back to CPU with PYTORCH_ENABLE_MPS_FALLBACK=1 (warning: \"The operator '{op}' is not "
+            "currently supported on the MPS backend and will fall back to run on the CPU\"), "
+            "else NotImplementedError")
+EXPLICIT = ("CompositeExplicitAutograd", "CompositeExplicitAutogradNonFunctional")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str
+    evidence: tuple[str, ...]
+    reason: str  # the line that decided it, for one-line summaries of callees
+    fallback_ops: tuple[str, ...] = ()  # the ops the CPU fallback runs (as its warning names them)
+
+
+class Resolver:
+    def __init__(self, release: ReleaseData, decompositions=None):
+        self.release = release
+        self.yaml = f"native_functions.yaml {release.version}"
+        self.decompositions = {canonical(k): [canonical(c) for c in v] for k, v in (decompositions or {}).items()}
+        self.python: dict[str, list] = {}
+        for reg in release.python_kernels or ():
+            self.python.setdefault(reg["op"], []).append(reg)
+        self._memo: dict[str, Verdict] = {}
+
+    def resolve(self, name: str) -> Verdict:
+        if name not in self._memo:
+            self._memo[name] = self._resolve(name, ())
+        return self._memo[name]
+
+    def _resolve(self, name: str, stack: tuple) -> Verdict:
+        ops, version = self.release.ops, self.release.version
+        if name not in ops:
+            line = f"unknown op: not in native_functions.yaml of {version}"
+            return Verdict("unknown_op", (line,), line)
+        entry, notes = ops[name], []
+        for reg in self.python.get(name, ()):
+            guard = f"; guarded by `if {reg['guard']}`" if reg["guard"] else ""
+            line = (f"torch/backends/mps/__init__.py {version}: {reg['call']} registers {reg['kernel']} for MPS "
+                    f"({reg['activation']}{guard})")
+            if reg["active"]:
+                return Verdict("native", (line, "→ runs on MPS through that Python kernel, which calls other aten "
+                                                "ops on MPS; the yaml's dispatch for it is overridden"), line)
+            notes.append(line + ": inactive, so the yaml decides")
+        dispatch = entry.get("dispatch", {})
+        mps = find_key(dispatch, "MPS")
+        if mps:
+            line = f"{self.yaml}: {name} dispatch {mps[0]}: {mps[1]} (an MPS kernel)"
+            return Verdict("native", (*notes, line), line)
+        if "delegate" in entry:
+            line = (f"{self.yaml}: {name} has structured_delegate {entry['delegate']} (its kernels are generated "
+                    f"from that out= op, so that op's dispatch decides)")
+            return self._via(name, entry["delegate"], line, stack, notes)
+        if "autogen_of" in entry:
+            target = self._autogen_target(name, entry["autogen_of"])
+            line = (f"{self.yaml}: {name} exists only as `autogen` of {entry['autogen_of']}: its generated "
+                    f"CompositeExplicitAutograd kernel calls {target}, then copies into out=")
+            return self._via(name, target, line, stack, notes)
+        flat = keys(dispatch)
+        explicit = [k for k in EXPLICIT if k in flat]
+        if explicit:
+            group, kernel = find_key(dispatch, explicit[0])
+            line = (f"{self.yaml}: {name} dispatch {group}: {kernel} (no MPS key; that kernel serves every "
+                    f"backend by calling other ops)")
+            return self._composite(name, "composite-explicit", line, stack, notes)
+        if not dispatch or "CompositeImplicitAutograd" in flat:
+            line = (f"{self.yaml}: {name} has no dispatch entry (= CompositeImplicitAutograd: decomposes into "
+                    f"other ops before reaching a backend)") if not dispatch else (
+                    f"{self.yaml}: {name} dispatch CompositeImplicitAutograd: "
+                    f"{find_key(dispatch, 'CompositeImplicitAutograd')[1]} (decomposes into other ops)")
+            return self._composite(name, "composite-implicit", line, stack, notes)
+        line = f"{self.yaml}: {name} dispatch {', '.join(dispatch)} (no MPS key)"
+        return Verdict("fallback", (*notes, line, FALLBACK.format(op=warning_name(name))), line, (name,))
+
+    def _via(self, name: str, target: str, line: str, stack: tuple, notes: list) -> Verdict:
+        if target in stack or target == name:
+            return Verdict("composite", (*notes, line, f"cycle at {target}"), line)
+        sub = self._resolve(target, (*stack, name))
+        return Verdict(sub.status, (*notes, line, *sub.evidence), sub.reason, sub.fallback_ops)
+
+    def _autogen_target(self, name: str, parent: str) -> str:
+        """Generated out= kernels call the functional op; an in-place parent's hand-written sibling is it."""
+        fn, _, overload = parent.partition(".")
+        if fn.endswith("_") and not fn.endswith("__"):
+            sibling = fn[:-1] + (f".{overload}" if overload else "")
+            if sibling != name and "autogen_of" not in self.release.ops.get(sibling, {"autogen_of": 1}):
+                return sibling
+        return parent
+
+    def _composite(self, name: str, kind: str, line: str, stack: tuple, notes: list) -> Verdict:
+        listed = self.decompositions.get(name)
+        callees = [c for c in dict.fromkeys(listed or ()) if c != name]  # a tracer may list the op itself
+        if listed is None or (listed and not callees):
+            why = "no decomposition-map entry" if listed is None else "the decomposition map lists only the op"
+            return Verdict("composite", (*notes, line, f"{kind}: depends on callees ({why} for {display(name)})"),
+                           line)
+        head = (*notes, line, f"decomposition map: {display(name)} → "
+                              f"{', '.join(display(c) for c in callees) or 'no other op'}")
+        subs = []
+        for callee in callees:
+            if callee in stack:
+                subs.append((callee, Verdict("composite", (), f"cycle back to {callee}")))
+            else:
+                subs.append((callee, self._resolve(callee, (*stack, name))))
+        statuses = {v.status for _, v in subs}
+        status = ("fallback" if "fallback" in statuses
+                  else "composite" if statuses - {"native"} else "native")
+        fallback_ops = tuple(dict.fromkeys(op for _, v in subs for op in v.fallback_ops))
+        lines = [f"  {display(c)}: {v.status}: {v.reason}" for c, v in subs]
+        tail = [FALLBACK.format(op=", ".join(warning_name(o) for o in fallback_ops))] if fallback_ops else []
+        reason = f"{kind} via {', '.join(display(c) for c, v in subs if v.status == status) or 'nothing'}"
+        return Verdict(status, (*head, *lines, *tail), reason, fallback_ops)
