@@ -105,9 +105,10 @@ def classify(seen: dict):
 
 # -- what to probe ---------------------------------------------------------------------------------
 def traced(traces=None):
-    """(op calls, {case: ops it reaches}) from the tracer at TRACE_DTYPES; the op rows of the matrix.
+    """(op calls, {case: {trace dtype: [(op, dtype it ran at)]}}) from the tracer at TRACE_DTYPES.
 
-    ``traces`` (tests): {dtype: trace_all(dtype)}. Each op keeps the first call seen, float32 first.
+    The op calls are the matrix's op rows: each op keeps the first call seen, float32 first.
+    ``traces`` (tests): {dtype: trace_all(dtype)}.
     """
     if traces is None:
         from matrix.trace import trace_all
@@ -119,9 +120,24 @@ def traced(traces=None):
             for call in found:
                 calls.setdefault(call.op, call)
             if name.startswith("case:"):
-                ops = case_ops.setdefault(name[len("case:"):], [])
-                ops.extend(c.op for c in found if c.op not in ops)
+                reached = case_ops.setdefault(name[len("case:"):], {}).setdefault(dtype, [])
+                reached.extend((c.op, _call_dtype(c) or dtype) for c in found)
     return list(calls.values()), case_ops
+
+
+def _call_dtype(call):
+    for value in (*call.args, *(v for _, v in call.kwargs)):
+        if isinstance(value, dict) and "tensor" in value:
+            return value["dtype"]
+    return None
+
+
+def ops_at(by_trace_dtype: dict, dtype: str) -> list:
+    """The (op, dtype) pairs a case reaches at ``dtype``: half dtypes follow the float16 trace, the rest the
+    float32 one; an op at the trace's dtype moves to ``dtype``, one the case upcast stays where it was."""
+    source = "float16" if dtype in ("float16", "bfloat16") and "float16" in by_trace_dtype else "float32"
+    found = by_trace_dtype.get(source) or next(iter(by_trace_dtype.values()), [])
+    return list(dict.fromkeys((op, dtype if d == source else d) for op, d in found))
 
 
 def _jsonable(value):
@@ -387,16 +403,25 @@ def predicted_rows(predictions: dict, case_ops: dict, dtypes=DTYPES):
             status[(op, dtype)] = s
             ops.append({"op": op, "dtype": dtype, "status": s, "message": "", "evidence": evidence})
     cases = []
-    for name, reached in case_ops.items():
+    for name, by_trace_dtype in case_ops.items():
         for dtype in dtypes:
-            if dtype == "float64":
-                cases.append({"case": name, "dtype": dtype, "runs_on_device": False, "fallback_ops": [],
-                              "message": "MPS has no float64"})
-                continue
-            off = sorted(o for o in reached if status.get((o, dtype), "native") not in ("native", "composite"))
-            cases.append({"case": name, "dtype": dtype, "runs_on_device": not off, "fallback_ops": off,
-                          "message": ""})
+            cases.append(_predicted_case(name, dtype, ops_at(by_trace_dtype, dtype), status))
     return ops, cases
+
+
+def _predicted_case(name, dtype, reached, status):
+    row = {"case": name, "dtype": dtype, "runs_on_device": False, "fallback_ops": [], "message": ""}
+    if dtype == "float64":
+        return {**row, "message": "unsupported_dtype: MPS has no float64"}
+    found = {}
+    for op, at in reached:
+        found.setdefault(status.get((op, at), "unknown"), []).append(op)
+    row["fallback_ops"] = sorted(set(found.get("fallback", [])))
+    problems = [f"{s}: {', '.join(sorted(set(found[s])))}" for s in ("unsupported_dtype", "unknown_op", "unknown")
+                if s in found]
+    row["message"] = "; ".join(problems)
+    row["runs_on_device"] = not row["fallback_ops"] and not problems
+    return row
 
 
 def cpu_model() -> str:

@@ -167,3 +167,31 @@ def test_here_writes_a_measured_file_per_device_and_builds(tmp_path, monkeypatch
     text = (tmp_path / "MATRIX.md").read_text()
     assert "| aten::std_mean.correction | native (M: cpu," in text
     assert "equivalent (M: cpu," in text
+
+
+def test_predicted_case_rows_use_the_dtype_each_op_runs_at():
+    f32 = {"tensor": [2], "dtype": "float32"}
+    f16 = {"tensor": [2], "dtype": "float16"}
+    traces = {
+        "float32": {"case:upcast": [OpCall("aten::std_mean.correction", (f32,), ())],
+                    "case:fused": [OpCall("aten::std_mean.correction", (f32,), ())]},
+        "float16": {"case:upcast": [OpCall("aten::_to_copy.default", (f16,), ()),
+                                    OpCall("aten::std_mean.correction", (f32,), ())],
+                    "case:fused": [OpCall("aten::std_mean.correction", (f16,), ())]},
+    }
+    _, case_ops = probing.traced(traces)
+    predictions = {
+        "aten::std_mean.correction": {"status": "native", "dtype_status": {
+            "float32": "native", "float16": "fallback", "bfloat16": "unsupported_dtype"}, "evidence": ["rule"]},
+        "aten::_to_copy.default": {"status": "composite", "dtype_status": {}, "evidence": []},
+    }
+    ops, cases = probing.predicted_rows(predictions, case_ops)
+    rows = {(c["case"], c["dtype"]): c for c in cases}
+    assert rows[("fused", "float16")]["fallback_ops"] == ["aten::std_mean.correction"]
+    assert not rows[("fused", "float16")]["runs_on_device"]
+    assert rows[("upcast", "float16")]["runs_on_device"], "upcast runs std_mean at float32, which is native"
+    assert rows[("fused", "bfloat16")]["message"] == "unsupported_dtype: aten::std_mean.correction"
+    assert rows[("upcast", "float64")]["message"].startswith("unsupported_dtype")
+    assert {(o["dtype"], o["status"]) for o in ops if o["op"] == "aten::std_mean.correction"} == {
+        ("float32", "native"), ("float16", "fallback"), ("bfloat16", "unsupported_dtype"),
+        ("float64", "unsupported_dtype")}
