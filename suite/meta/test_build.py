@@ -147,3 +147,10 @@ def test_the_committed_result_files_are_all_valid_and_publishable():
     found, skipped = results.load_dir(results.RESULTS_DIR)
     assert not skipped, f"unreadable committed result files: {skipped}"
     assert all(data["kind"] in results.PUBLISHABLE for _, data in found)
+
+
+def test_the_committed_predictions_cover_every_release():
+    from matrix.predict import RELEASES
+
+    missing = [v for v in RELEASES if not (results.RESULTS_DIR / f"predicted-mps-{v}.json").is_file()]
+    assert not missing, f"no predicted-mps file for {missing}: run python -m matrix probe --predict-all"
