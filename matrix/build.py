@@ -207,6 +207,19 @@ def runs_table(columns, dtypes_for):
     return tabulate(rows, headers=headers, tablefmt="github")
 
 
+def _verdict_text(v, cell_tag):
+    text = "equivalent" if v["equivalent"] else "NOT: " + "; ".join(v.get("causes") or ["differs"])
+    return f"{text} ({cell_tag})"
+
+
+def _verdicts_by_key(data):
+    return {(v["case"], v.get("correction"), v["dtype"]): v for v in data["verdicts"]}
+
+
+def _correction(c):
+    return "" if c is None else f"{c:g}"
+
+
 def verdict_table(data):
     by_key = OrderedDict()
     dtypes = []
@@ -216,18 +229,49 @@ def verdict_table(data):
             dtypes.append(v["dtype"])
     dtypes.sort(key=lambda d: DTYPE_ORDER.index(d) if d in DTYPE_ORDER else 99)
     cell_tag = tag(data)
-    rows = []
-    for (case, correction), cells in by_key.items():
-        row = [case, "" if correction is None else f"{correction:g}"]
-        for dtype in dtypes:
-            v = cells.get(dtype)
-            if v is None:
-                row.append("not judged")
-                continue
-            text = "equivalent" if v["equivalent"] else "NOT: " + "; ".join(v.get("causes") or ["differs"])
-            row.append(f"{text} ({cell_tag})")
-        rows.append(row)
+    rows = [[case, _correction(correction),
+             *(_verdict_text(cells[d], cell_tag) if d in cells else "not judged" for d in dtypes)]
+            for (case, correction), cells in by_key.items()]
     return tabulate(rows, headers=["case", "correction", *dtypes], tablefmt="github")
+
+
+def verdict_changes(data, reference):
+    """The cells of ``data`` whose verdict differs from ``reference``'s (same case, correction, dtype)."""
+    mine, theirs = _verdicts_by_key(data), _verdicts_by_key(reference)
+    cell_tag = tag(data)
+    rows = []
+    for key, v in mine.items():
+        other = theirs.get(key)
+        same = other is not None and (other["equivalent"], other.get("causes")) == (v["equivalent"], v.get("causes"))
+        if not same:
+            rows.append([key[0], _correction(key[1]), key[2], _verdict_text(v, cell_tag),
+                         _verdict_text(other, tag(reference)) if other else "not judged"])
+    return rows
+
+
+def verdict_sections(records):
+    """Per device: the newest measured release in full; every other file as its differences from it."""
+    out = []
+    by_device = OrderedDict()
+    for _, data in sorted(records, key=lambda r: r[1]["machine"]["device"]):
+        if data["verdicts"]:
+            by_device.setdefault(data["machine"]["device"], []).append(data)
+    for device, files in by_device.items():
+        files.sort(key=lambda d: (_version_key(d["torch"]["version"]), d["machine"]["slug"]), reverse=True)
+        reference = files[0]
+        out += [f"### {device} · torch {reference['torch']['version']} · {reference['machine']['device_name']}",
+                "", verdict_table(reference), ""]
+        for data in files[1:]:
+            title = f"torch {data['torch']['version']} · {data['machine']['device_name']}"
+            changes = verdict_changes(data, reference)
+            if not changes:
+                out += [f"#### {device} · {title}: the same verdicts as torch {reference['torch']['version']}", ""]
+                continue
+            out += [f"#### {device} · {title}: the cells that differ from torch {reference['torch']['version']}",
+                    "", tabulate(changes, headers=["case", "correction", "dtype", "verdict",
+                                                   f"torch {reference['torch']['version']}"], tablefmt="github"),
+                    ""]
+    return out
 
 
 def _value(v):
@@ -268,6 +312,12 @@ def speed_section(speed):
     return out
 
 
+def _harness(data):
+    info = data.get("opcompat") if isinstance(data.get("opcompat"), dict) else {}
+    commit = (info.get("commit") or "")[:10]
+    return commit + (" (modified)" if commit and info.get("dirty") else "")
+
+
 # -- the document -----------------------------------------------------------------------------------------
 def build(directory):
     """(markdown, number of result files used, skipped [(path, reason)])."""
@@ -291,8 +341,9 @@ def build(directory):
            "`matrix/results/measured-mps-*.json`.", ""]
     out += ["## Sources", "", tabulate(
         [[p.name, d["kind"], d["machine"]["device"], d["torch"]["version"], d["machine"]["device_name"],
-          d["machine"].get("os", ""), d["created"]] for p, d in records],
-        headers=["file", "kind", "device", "torch", "device name", "os", "created"], tablefmt="github"), ""]
+          d["machine"].get("os", ""), d["created"], _harness(d)] for p, d in records],
+        headers=["file", "kind", "device", "torch", "device name", "os", "created", "opcompat"],
+        tablefmt="github"), ""]
     if mps:
         out += ["## MPS: op support by torch release", "",
                 "float32, float16 and bfloat16 (MPS has no float64: every float64 op is `unsupported_dtype`). "
@@ -307,15 +358,12 @@ def build(directory):
             "fell back (or the reason it did not run). MPS columns cover float32, float16 and bfloat16.", "",
             runs_table(mps + cpu + cuda, lambda d: MPS_DTYPES if d["machine"]["device"] == "mps" else DTYPE_ORDER),
             ""]
-    judged = [d for _, d in sorted(records, key=lambda r: (r[1]["machine"]["device"], _version_key(
-        r[1]["torch"]["version"]))) if d["verdicts"]]
+    judged = verdict_sections(records)
     if judged:
         out += ["## Verdicts: is each case equivalent to `torch.std_mean`?", "",
                 "Each case against CPU `torch.std_mean` at the caller's correction, on the fixed witness battery "
-                "(`python -m matrix verdicts`); NOT names the causes found.", ""]
-        for data in judged:
-            out += [f"### {data['machine']['device']} · torch {data['torch']['version']} · "
-                    f"{data['machine']['device_name']}", "", verdict_table(data), ""]
+                "(`python -m matrix verdicts`); NOT names the causes found. Per device, the newest measured "
+                "release in full, then each other result file as the cells that differ from it.", "", *judged]
     if speed:
         out += ["## Speed", "", *speed_section(speed)]
     out += ["## Legend", "", tabulate([[s, m] for s, m in LEGEND.items()], headers=["status", "meaning"],

@@ -72,6 +72,7 @@ def run(args) -> int:
     from matrix.trace import trace_all
 
     traces = {d: trace_all(d) for d in probing.TRACE_DTYPES}
+    harness = probing.opcompat_info()
     written = []
     for device in chosen:
         print(f"probing {device} ({', '.join(dtypes)})", flush=True)
@@ -86,6 +87,7 @@ def run(args) -> int:
             print(f"  verdicts: {sum(v['equivalent'] for v in verdicts)}/{len(verdicts)} equivalent", flush=True)
         data = results.make("measured", probing.torch_info(), probing.machine_info(device), found.ops, found.cases,
                             verdicts)
+        data["opcompat"] = harness
         try:
             path = results.write(data, args.results)
         except (results.LockTimeout, results.PublishError, OSError) as exc:

@@ -474,3 +474,17 @@ def torch_info() -> dict:
 
     return {"version": torch.__version__, "git": getattr(torch.version, "git_version", None),
             "cuda": torch.version.cuda}
+
+
+def opcompat_info() -> dict:
+    """The harness that produced a result: its git commit, and whether the tree had local changes."""
+    def git(*args):
+        try:
+            done = subprocess.run(["git", *args], cwd=str(ROOT), capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no", "--", "cases", "suite", "matrix") if commit else None
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}

@@ -11,7 +11,8 @@ Fields (``schema_version`` 1):
   ``created``: UTC ISO-8601 time;
 - ``ops``: [{op, dtype, status, message, evidence}]: one row per traced op overload and dtype;
 - ``cases``: [{case, dtype, runs_on_device, fallback_ops, message}];
-- ``verdicts``: [suite.verdicts.Verdict.to_json()] (measured files only; may be empty).
+- ``verdicts``: [suite.verdicts.Verdict.to_json()] (measured files only; may be empty);
+- optional ``opcompat``: {commit, dirty}: the harness that measured (verdicts change with its battery).
 
 Writing is atomic (a temporary file in the same folder, then os.replace) and serialised by a lock, so
 two writers never leave a torn file: the second waits for the first, or fails naming the lock after

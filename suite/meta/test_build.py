@@ -47,6 +47,9 @@ def folder(tmp_path):
                "causes": ["wrong correction"], "failing_regimes": ["normal"], "counterexample": ""}
     write(results.make("measured", torch_info("2.13.0+cpu"), CPU, ops({"float32": "native", "float64": "native"}),
                        cases(True), [verdict]), tmp_path)
+    older = {**verdict, "equivalent": True, "causes": []}
+    write(results.make("measured", torch_info("2.2.2+cpu"), CPU, ops({"float32": "native"}), cases(True), [older]),
+          tmp_path)
     write(results.make("simulated", torch_info("2.13.0"), SIM, ops({"float32": "wrong_result"}), cases(False)),
           tmp_path)
     (tmp_path / "measured-cpu-2.0.0-broken.json").write_text('{"schema_version": 1, "kind": "meas')
@@ -118,8 +121,12 @@ def test_mps_columns_are_predicted_unless_a_release_was_measured(folder, capsys)
     runs = re.sub(r" {2,}", " ", section(text, "Runs on the device without any CPU fallback"))
     assert "| fused | no: std_mean.correction (P) | yes (M: mps, Apple MPS, Apple M2) | yes (M: cpu, Intel Xeon " \
            "Platinum 8375C) |" in runs
-    verdicts = section(text, "Verdicts")
+    verdicts = re.sub(r" {2,}", " ", section(text, "Verdicts"))
+    assert "### cpu · torch 2.13.0+cpu" in verdicts, "the newest release in full"
     assert "NOT: wrong correction (M: cpu, Intel Xeon Platinum 8375C)" in verdicts
+    assert "#### cpu · torch 2.2.2+cpu · Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz: the cells that differ" \
+        in verdicts
+    assert "| fused | 1 | float32 | equivalent (M: cpu, Intel Xeon Platinum 8375C) | NOT: wrong correction" in verdicts
 
 
 def test_speed_results_get_a_section(folder, capsys):
