@@ -43,9 +43,12 @@ def test_claim(case, device, device_dtypes):
             assume(max_kappa(pinned.build("cpu").double(), pinned.dim) <= case.claim.max_kappa)
         outcome = evaluate(case, sample, device)
         if not outcome.ok and not device_quirks.explains(case, sample, device, outcome.target):
-            error = AssertionError(f"claim broken: {case.claim.describe()}\n{outcome.report()}")
-            error.add_note("repro:\n" + sample.repro(case.name, str(device))) if hasattr(error, "add_note") \
-                else None
+            message = f"claim broken: {case.claim.describe()}\n{outcome.report()}"
+            repro = "repro:\n" + sample.repro(case.name, str(device))
+            if not hasattr(AssertionError, "add_note"):  # Python < 3.11 (torch 1.13 runs on 3.10)
+                raise AssertionError(f"{message}\n{repro}")
+            error = AssertionError(message)
+            error.add_note(repro)
             raise error
 
     claim_holds()
