@@ -154,6 +154,16 @@ def max_kappa(x64, dim) -> float:
     return float(kappa.nan_to_num(math.inf).max())
 
 
+def min_slice_variance(x64, dim) -> float:
+    """Smallest biased variance over the slices ``dim`` reduces: below the dtype's smallest normal, squares
+    of deviations formed in the dtype are subnormal and lose precision (gradual underflow)."""
+    dims = reduced_dims(x64, dim)
+    if not dims:
+        return 0.0
+    var = ((x64 - x64.mean(dim=dims, keepdim=True)) ** 2).mean(dim=dims)
+    return float(var.nan_to_num(math.inf).min())
+
+
 def _classes(t):
     """0 finite, 1 nan, 2 +inf, 3 -inf."""
     c = torch.zeros(t.shape, dtype=torch.int8)

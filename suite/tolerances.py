@@ -3,20 +3,24 @@
 Where each term comes from (Higham, *Accuracy and Stability of Numerical Algorithms*, ch. 4 and
 Chan, Golub & LeVeque 1983), with u the unit roundoff of the dtype values are stored in, u_acc that of
 the type reductions accumulate in (float32 for float16/bfloat16: torch's opmath type on CPU and CUDA),
-N the number of elements reduced and L(N) the summation growth factor: ceil(log2 N) + 1 for a pairwise
+N the number of elements reduced and L(N) a summation growth factor: ceil(log2 N) + 1 for a pairwise
 or tree sum, but torch sums some layouts in serial chunks (a stride-0 expanded axis on the CPU; each
 CUDA thread's segment), so L(N) = max(ceil(log2 N) + 1, sqrt(N)), the probabilistic bound for any
-order (Higham & Mary, SIAM J. Sci. Comput. 2019) -- the worst case, N, would hide a wrong correction
-(1 / 2N) at every size. Witnesses reduce over at most 8192 elements, where sqrt(N) u stays ~6x below it.
+order on data whose rounding errors are not systematic (Higham & Mary, SIAM J. Sci. Comput. 2019).
+The worst case, N, would hide a wrong correction (1 / 2N) at every size, so the std budget uses it
+only where the spread itself is below it (see std). Witnesses reduce over at most 8192 elements for
+correction checks, where sqrt(N) u stays ~6x below 1 / 2N.
 
-- mean: a tree sum errs by at most L(N) u_acc sum|x|, and the result is rounded to the dtype:
-      |m^ - m| <= C_ROUND u |m| + C_SUM u_acc L(N) mean|x|
-- std: the result and each elementwise op round to the dtype (C_ROUND u s); the sums of squares err
-  by L(N) u_acc; a mean off by delta moves the std by sqrt(s^2 + delta^2) - s. Torch's Welford update
-  (M2 += d * (x - m_new)) feels the accumulated mean error at first order, about u_acc L(N) mean|x|
-  = u_acc L(N) kappa s with kappa = sqrt(sum x^2 / sum (x - m)^2); a two-pass form that stores the
-  mean in the dtype feels that rounding, C_ROUND u |m|, at second order only:
-      |s^ - s| <= C_ROUND u s + C_SUM u_acc L(N) mean|x| + (sqrt(s^2 + (C_ROUND u |m|)^2) - s)
+- mean: a sum in any order errs by at most (N - 1) u_acc sum|x| (Higham's gamma_{N-1}; repeated data,
+  e.g. a stride-0 axis summed serially, does reach it), and the result is rounded to the dtype:
+      |m^ - m| <= C_ROUND u |m| + C_SUM u_acc N mean|x|
+- std: the result and each elementwise op round to the dtype (C_ROUND u s); a mean off by delta moves
+  the std by up to delta at first order (torch's Welford update M2 += d * (x - m_new) feels it so; a
+  two-pass form that stores the mean in the dtype feels that rounding, C_ROUND u |m|, at second order):
+      |s^ - s| <= C_ROUND u s + delta + (sqrt(s^2 + (C_ROUND u |m|)^2) - s)
+  with delta = C_SUM u_acc L(N) mean|x|, L(N) the probabilistic growth, where the spread is resolvable
+  (s > C_SUM u_acc N mean|x|); where it is not (kappa >~ 1 / (N u_acc): constant or near-constant
+  slices), only the worst-case delta = C_SUM u_acc N mean|x| is a guarantee.
   The one-pass E[x^2] - E[x]^2 errs by about L(N) u kappa^2 s / 2: second order in kappa, which
   this budget does not grant, so cancellation fails it once kappa exceeds a few times C_SUM.
 - values in the subnormal range have an absolute spacing, not a relative one: ATOL_SUBNORMALS spacings.
@@ -38,6 +42,12 @@ UNIT_ROUNDOFF = {
     torch.float32: 2.0**-24,
     torch.float16: 2.0**-11,
     torch.bfloat16: 2.0**-8,
+}
+SMALLEST_NORMAL = {
+    torch.float64: 2.0**-1022,
+    torch.float32: 2.0**-126,
+    torch.float16: 2.0**-14,
+    torch.bfloat16: 2.0**-126,
 }
 SMALLEST_SUBNORMAL = {
     torch.float64: 2.0**-1074,
@@ -79,15 +89,17 @@ def accumulation_roundoff(dtype):
 def mean_bound(dtype, n, mean_abs_x, abs_mean):
     """Elementwise bound on |mean^ - mean| (float64 tensors in, float64 tensor out)."""
     b, u, u_acc = BUDGETS["mean"], UNIT_ROUNDOFF[dtype], accumulation_roundoff(dtype)
-    return b.c_round * u * abs_mean + b.c_sum * u_acc * depth(n) * mean_abs_x + _atol(dtype, b)
+    return b.c_round * u * abs_mean + b.c_sum * u_acc * n * mean_abs_x + _atol(dtype, b)
 
 
 def std_bound(dtype, n, mean_abs_x, std, abs_mean):
     """Elementwise bound on |std^ - std| for a backward-stable (two-pass or Welford) algorithm."""
     b, u, u_acc = BUDGETS["std"], UNIT_ROUNDOFF[dtype], accumulation_roundoff(dtype)
+    worst = b.c_sum * u_acc * n * mean_abs_x
+    delta = torch.where(std > worst, b.c_sum * u_acc * depth(n) * mean_abs_x, worst)
     stored_mean = b.c_round * u * abs_mean
     second_order = torch.sqrt(std * std + stored_mean * stored_mean) - std
-    return b.c_round * u * std + b.c_sum * u_acc * depth(n) * mean_abs_x + second_order + _atol(dtype, b)
+    return b.c_round * u * std + delta + second_order + _atol(dtype, b)
 
 
 def _atol(dtype, budget):
