@@ -170,13 +170,19 @@ def _op_order(records):
     return list(seen)
 
 
+def _absent(data):
+    return f"not {'predicted' if data['kind'] == 'predicted' else 'probed'} ({tag(data)})"
+
+
 def op_table(columns, ops, dtypes):
+    """Rows: the ops some column has (an old release may trace other ops, e.g. prims::*)."""
+    present = {r["op"] for _, data in columns for r in data["ops"]}
     rows = []
-    for op in ops:
+    for op in (o for o in ops if o in present):
         row = [op]
         for _, data in columns:
             statuses = {r["dtype"]: r["status"] for r in data["ops"] if r["op"] == op and r["dtype"] in dtypes}
-            row.append(compact(statuses, tag(data)) or "not probed")
+            row.append(compact(statuses, tag(data)) or _absent(data))
         rows.append(row)
     return tabulate(rows, headers=["op overload", *(label for label, _ in columns)], tablefmt="github")
 
@@ -201,7 +207,7 @@ def runs_table(columns, dtypes_for):
         for _, data in columns:
             dtypes = dtypes_for(data)
             cells = {r["dtype"]: _runs_cell(r) for r in data["cases"] if r["case"] == name and r["dtype"] in dtypes}
-            row.append(compact(cells, tag(data)) or "not probed")
+            row.append(compact(cells, tag(data)) or _absent(data))
         rows.append(row)
     headers = ["case", *(f"{data['machine']['device']} {label}" for label, data in columns)]
     return tabulate(rows, headers=headers, tablefmt="github")

@@ -48,8 +48,9 @@ def folder(tmp_path):
     write(results.make("measured", torch_info("2.13.0+cpu"), CPU, ops({"float32": "native", "float64": "native"}),
                        cases(True), [verdict]), tmp_path)
     older = {**verdict, "equivalent": True, "causes": []}
-    write(results.make("measured", torch_info("2.2.2+cpu"), CPU, ops({"float32": "native"}), cases(True), [older]),
-          tmp_path)
+    write(results.make("measured", torch_info("2.2.2+cpu"), CPU,
+                       ops({"float32": "native"}) + ops({"float32": "native"}, op="prims::var.default"), cases(True),
+                       [older]), tmp_path)
     write(results.make("simulated", torch_info("2.13.0"), SIM, ops({"float32": "wrong_result"}), cases(False)),
           tmp_path)
     (tmp_path / "measured-cpu-2.0.0-broken.json").write_text('{"schema_version": 1, "kind": "meas')
@@ -161,3 +162,10 @@ def test_the_committed_predictions_cover_every_release():
 
     missing = [v for v in RELEASES if not (results.RESULTS_DIR / f"predicted-mps-{v}.json").is_file()]
     assert not missing, f"no predicted-mps file for {missing}: run python -m matrix probe --predict-all"
+
+
+def test_an_op_only_some_files_have_is_marked_absent_where_missing_and_kept_off_other_devices(folder, capsys):
+    _, text, _ = build(folder, capsys)
+    cpu = re.sub(r" {2,}", " ", section(text, "CPU: op support (measured)"))
+    assert "| prims::var.default | native (M: cpu, Intel Xeon Platinum 8375C) | not probed (M: cpu, Intel Xeon " in cpu
+    assert "prims::var.default" not in section(text, "MPS: op support by torch release")
