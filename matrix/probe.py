@@ -57,7 +57,7 @@ FALLBACK_WARNING = re.compile(r"The operator '([^']+)' is not currently supporte
 MPS_NOT_IMPLEMENTED = re.compile(r"The operator '([^']+)' is not current(?:ly)? implemented for the MPS device")
 NO_KERNEL = re.compile(r"Could not run '([^']+)' with arguments from the '(\w+)' backend")
 UNSUPPORTED_DTYPE = re.compile(
-    r"doesn't support float64|does not have support for that dtype|BFloat16 is only supported|"
+    r"doesn't support float64|does not have support for that dtype|BFloat16 is (?:only|not) supported|"
     r"not implemented for '(?:Half|BFloat16|Double|Float)'|"
     r"MPS does not support (?:float64|double|bfloat16|float16|half)",
     re.IGNORECASE)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from pathlib import Path
 
 from tabulate import tabulate
 
@@ -109,5 +110,18 @@ def predict_all(releases=None, directory=results.RESULTS_DIR) -> int:
         op_rows, case_rows = probing.predicted_rows(predictions, case_ops)
         data = results.make("predicted", {"version": version, "git": None, "cuda": None}, predicted_machine(),
                             op_rows, case_rows)
+        if _unchanged(data, directory):
+            print(f"unchanged {version}")
+            continue
         print(f"wrote {results.write(data, directory)}")
     return 1 if failed else 0
+
+
+def _unchanged(data, directory) -> bool:
+    """The file already says the same (only its time would change): leave it, and its diff, alone."""
+    path = Path(directory) / results.filename(data)
+    try:
+        old = results.load(path)
+    except results.ResultFileError:
+        return False
+    return {k: v for k, v in old.items() if k != "created"} == {k: v for k, v in data.items() if k != "created"}

@@ -40,6 +40,7 @@ def seen(outcome="ok", error_type="", message="", warnings=(), mismatch=""):
     (seen("raised", "TypeError", "Cannot convert a MPS Tensor to float64 dtype as the MPS framework doesn't "
           "support float64. Please use float32 instead."), "unsupported_dtype", None),
     (seen("raised", "RuntimeError", '"std_cpu" not implemented for \'Half\''), "unsupported_dtype", None),
+    (seen("raised", "TypeError", "BFloat16 is not supported on MPS"), "unsupported_dtype", None),
     (seen("raised", "NotImplementedError", "Could not run 'aten::foo' with arguments from the 'CUDA' backend."),
      "not_implemented", "aten::foo.default"),
     (seen("raised", "RuntimeError", "CUDA error: an illegal memory access"), "error", None),
