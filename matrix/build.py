@@ -341,13 +341,15 @@ def build(directory):
            "numerically equivalent to `torch.std_mean`. The op rows come from the tracer (`python -m matrix "
            "trace`), never from a hand-written list.", "",
            "Every cell says where it comes from: **(P)** predicted from the release's macOS arm64 wheel "
-           "(its dispatch table, `python -m matrix predict`); **(M: device, machine)** measured on that "
-           "machine by `python -m matrix here`. Simulated results are never shown. Contribute a measured MPS "
-           "column from a Mac: `python -m matrix here`, then open a pull request with the new "
+           "(its dispatch table, written by `python -m matrix probe --predict-all`); **(M: device, machine)** "
+           "measured on that machine by `python -m matrix here`. Simulated results are never shown. Contribute a "
+           "measured MPS column from a Mac: `python -m matrix here`, then open a pull request with the new "
            "`matrix/results/measured-mps-*.json`.", ""]
     out += ["## Sources", "", tabulate(
         [[p.name, d["kind"], d["machine"]["device"], d["torch"]["version"], d["machine"]["device_name"],
-          d["machine"].get("os", ""), d["created"], _harness(d)] for p, d in records],
+          d["machine"].get("os", ""), d["created"], _harness(d)]
+         for p, d in sorted(records, key=lambda r: (r[1]["kind"], r[1]["machine"]["device"],
+                                                    _version_key(r[1]["torch"]["version"]), r[0].name))],
         headers=["file", "kind", "device", "torch", "device name", "os", "created", "opcompat"],
         tablefmt="github"), ""]
     if mps:
