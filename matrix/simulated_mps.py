@@ -12,8 +12,8 @@ It runs on the CPU and calls itself "mps". A TorchDispatchMode sees every aten c
 
 The warning and error texts are those of aten/src/ATen/mps/MPSFallback.mm and OperationUtils.mm, so the
 probe parses a simulated run with the very code that parses a real one. The warning is once per process
-because the real one is TORCH_WARN_ONCE (pytorch/pytorch#77764 discusses the fallback design; the error
-text's issue link moved to #141287 in 2.6).
+because the real one is TORCH_WARN_ONCE. The error text is the recent one: it asks for comments on
+pytorch/pytorch#141287, where older releases pointed at the MPS op-coverage tracker, #77764.
 
 A simulated result is evidence about opcompat's own plumbing, never about a Mac: results.py refuses to
 write one into matrix/results/ and build.py refuses to publish one.
