@@ -121,6 +121,7 @@ def _traces():
     return {"float32": {"torch.std_mean": trace(std_mean, x), "case:fused": trace_case(cases.get("fused"))}}
 
 
+@pytest.mark.slow  # several probe children, each importing torch
 def test_probe_of_simulated_mps_says_fallback_with_the_variable_and_not_implemented_without():
     found = probing.probe("mps", simulate=True, prediction=PREDICTION, dtypes=("float32", "float64"),
                           traces=_traces(), mps_fallback="both")
