@@ -14,6 +14,7 @@ On a Mac the variable PYTORCH_ENABLE_MPS_FALLBACK=1 must be in the environment w
 libtorch reads it once, when it loads, so setting it from Python is too late. Without it the MPS
 benchmarks are skipped with that message.
 
-Modules: sweep.py (what is measured), timing.py (how: synchronize, rotate inputs, rounds, fallback
-detection), conftest.py (session caches and the machine_info hook), test_speed.py (the benchmarks).
+Modules: sweep.py (what is measured), timing.py (how: rounds that are bursts of back-to-back calls on
+rotated inputs, synchronized once, after warm-up rounds; fallback detection), conftest.py (session caches
+and the machine_info hook), test_speed.py (the benchmarks). Times are per call, in a stream of calls.
 """

@@ -6,6 +6,8 @@ budget by OPCOMPAT_BENCH_BUDGET_S (see session.py).
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -31,6 +33,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     if device is None:
         return
     info = devices.describe(device)
-    info.update(sweep=sw.current().name, timer=Clock(device).name, correction=sw.CORRECTION,
-                mps_fallback_enabled=fallback_enabled())
+    sweep = sw.current()
+    info.update(sweep=sweep.name, timer=Clock(device).name, correction=sw.CORRECTION,
+                round_policy=dataclasses.asdict(sweep.policy), mps_fallback_enabled=fallback_enabled())
     machine_info["opcompat"] = info

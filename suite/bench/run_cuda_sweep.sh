@@ -11,8 +11,12 @@
 # Needs no network. Python packages: torch, pytest, pytest-benchmark, hypothesis (root conftest),
 # tabulate (the summary), matplotlib optional (the chart).
 #
-# Time: each repeat stops starting new benchmarks after OPCOMPAT_BENCH_BUDGET_S seconds (the JSON of
-# what ran is still written) and is killed after REPEAT_TIMEOUT_S; 2 x 225 s + summary stays under 8 min.
+# Time: a repeat takes about 140 s on an H200 (80 s for the 322 device benchmarks: 0.1 s of warm-up
+# rounds and 0.1 s of timed rounds each; 55 s for the 28 CPU-fallback rows). Each repeat stops starting
+# new benchmarks after OPCOMPAT_BENCH_BUDGET_S seconds (the JSON of what ran is still written) and is
+# killed after REPEAT_TIMEOUT_S; 2 x 225 s + summary stays under 8 min.
+# env.txt has the GPU's clocks, power and temperature before and after the repeats; each benchmark
+# records the SM clock after its rounds (sm_clock_mhz, where nvidia-ml-py is installed).
 set -uo pipefail
 
 : "${OUT:?set OUT to the output folder}"
@@ -24,12 +28,20 @@ export OPCOMPAT_BENCH_BUDGET_S="${OPCOMPAT_BENCH_BUDGET_S:-190}"
 export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
 
+gpu_state() {  # reads only: the card's settings are left as they are
+    nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,utilization.gpu --format=csv 2>&1
+    # what holds the clocks down (a bit mask); the field's name before driver 535
+    nvidia-smi --query-gpu=clocks_event_reasons.active --format=csv 2>/dev/null ||
+        nvidia-smi --query-gpu=clocks_throttle_reasons.active --format=csv 2>&1
+}
+
 {
     date -u
     nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv 2>&1
     "$PYTHON" -c "import sys, torch; print('python', sys.version.split()[0], 'torch', torch.__version__,
           'cuda', torch.version.cuda, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU')"
-    "$PYTHON" -m pip list 2>/dev/null | grep -iE "^(torch|pytest|pytest-benchmark|hypothesis|tabulate|matplotlib|numpy) "
+    "$PYTHON" -m pip list 2>/dev/null | grep -iE "^(torch|pytest|pytest-benchmark|hypothesis|tabulate|matplotlib|numpy|nvidia-ml-py) "
+    gpu_state
 } > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
 
@@ -46,6 +58,8 @@ for rep in 1 2; do
     [ "$rc" -ne 0 ] && status=$rc
     [ -s "$OUT/speed-run$rep.json" ] && runs+=("$OUT/speed-run$rep.json")
 done
+
+gpu_state >> "$OUT/env.txt" 2>&1
 
 if [ "${#runs[@]}" -gt 0 ] && "$PYTHON" -c "import tabulate" 2>/dev/null; then
     "$PYTHON" -m matrix speed "${runs[@]}" --out "$OUT" --chart-dir "$OUT" 2>&1

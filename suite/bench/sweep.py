@@ -7,8 +7,9 @@ Two sweeps, chosen by the environment variable OPCOMPAT_BENCH (default ``quick``
   1 GiB in float32, bandwidth-bound), each step 4x the elements, the last 2x.
 
 At each (shape, dtype) there is one device-to-device copy (the bandwidth reference), then for each
-reduction (dims (1, 2, 3), and all dims) the fused op, every registered case whose call site fits
-those dims, and the CPU fallback path.
+reduction (dims (1, 2, 3), and all dims) the fused op and every registered case whose call site fits
+those dims, then the CPU fallback path for each reduction: last, so that its host work (up to seconds
+a call) never sits between two device benchmarks.
 """
 
 from __future__ import annotations
@@ -44,11 +45,17 @@ class Sweep:
 # 2^17 .. 2^27 elements in steps of 4x, then 2^28 (268M; 1 GiB in float32).
 SHAPES_FULL = (*((2, 4, 128 * 2**k, 128 * 2**k) for k in range(6)), (2, 4, 4096, 8192))
 SWEEPS = {
+    # Bursts of up to 4 calls and one warm-up round even here, so that CI runs the code the full sweep uses.
     "quick": Sweep("quick", shapes=((2, 4, 8, 8), (2, 4, 16, 16)), dtypes=("float32", "float16"),
-                   dims=((1, 2, 3), None), policy=RoundPolicy(target_s=0.0, min_rounds=3, max_rounds=3, warmup=1),
+                   dims=((1, 2, 3), None),
+                   policy=RoundPolicy(target_s=0.0, min_rounds=3, max_rounds=3, burst_s=1e-4, max_burst=4,
+                                      warm_s=1e-3),
                    rotate_bytes=16 * 1024),
+    # Rounds of >= 2 ms (a 20 us call runs 100 times in one), 0.1 s of untimed rounds right before 0.1 s
+    # of timed ones: about 0.25 s a device benchmark, 80 s of the ~140 s a repeat takes on an H200.
     "full": Sweep("full", shapes=SHAPES_FULL, dtypes=("float32", "float16"), dims=((1, 2, 3), None),
-                  policy=RoundPolicy(target_s=0.25, min_rounds=5, max_rounds=100, warmup=2)),
+                  policy=RoundPolicy(target_s=0.1, min_rounds=5, max_rounds=60, burst_s=2e-3, max_burst=256,
+                                     warm_s=0.1)),
 }
 
 
@@ -111,13 +118,16 @@ def variants(dims) -> list:
 
 
 def points(sweep: Sweep) -> list:
-    """Every benchmark of ``sweep``, in run order: inputs of one (shape, dtype) are made once."""
+    """Every benchmark of ``sweep``, in run order: inputs of one (shape, dtype) are made once; its copy
+    and device variants come first, its fallback rows (host work) last."""
     out = []
     for shape in sweep.shapes:
         for dtype in sweep.dtypes:
-            out.append(Point(shape, dtype, None, COPY))
+            on_device, fallbacks = [Point(shape, dtype, None, COPY)], []
             for dims in sweep.dims:
-                out.extend(Point(shape, dtype, dims, v) for v in variants(dims))
+                for v in variants(dims):
+                    (fallbacks if v == FALLBACK else on_device).append(Point(shape, dtype, dims, v))
+            out.extend(on_device + fallbacks)
     return out
 
 

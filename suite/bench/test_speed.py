@@ -1,11 +1,11 @@
 """Speed of the fused ``torch.std_mean``, every registered case, and the CPU fallback, per sweep point.
 
-Each benchmark: one untimed probe call (it warms up, notices a CPU fallback, and its output is checked
-against the fused op: a wrong result fails the test, except for forms the verdicts already call
-non-equivalent, where it is recorded as a finding), one untimed call to estimate
-the time, then ``rounds`` synchronized calls on inputs taken round-robin from a set larger than the
-cache. Everything matrix/speed.py needs goes into ``extra_info``; see suite/bench/__init__.py for how
-to run it.
+Each benchmark: one untimed probe call (it notices a CPU fallback, and its output is checked against
+the fused op: a wrong result fails the test, except for forms the verdicts already call non-equivalent,
+where it is recorded as a finding); untimed calls that choose ``k``, the calls per round; untimed
+warm-up rounds; then the timed rounds, each ``k`` back-to-back calls on inputs taken round-robin from a
+set larger than the cache, synchronized once at its end and reported per call (see timing.py).
+Everything matrix/speed.py needs goes into ``extra_info``; see suite/bench/__init__.py for how to run it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from cases.fooocus import THRESHOLD
 
 from . import sweep as sw
 from .session import fallback_ops
-from .timing import DoesNotFit, is_out_of_memory, release, watch_fallback
+from .timing import Burst, DoesNotFit, calibrate, interquartile_range, is_out_of_memory, release, watch_fallback
 
 pytestmark = pytest.mark.bench
 SWEEP = sw.current()
@@ -79,20 +79,22 @@ def measure(point, benchmark, bench, call, rotation, info):
     except AssertionError as exc:
         wrong = exc
     del out
-    estimate = clock.seconds(call, rotation.next())
-    rounds, warmup = policy.rounds(estimate), policy.warmup_rounds(estimate)
-    timed = clock.timed(call, warmup + rounds)
-
-    def next_input():
-        x = rotation.next()
-        clock.synchronize()  # the timer starts on an idle device
-        return (x,), {}
-
-    benchmark.pedantic(timed, setup=next_input, rounds=rounds, warmup_rounds=warmup)
-    device_times = timed.device_seconds(skip=warmup)
+    k, per_call = calibrate(clock, call, rotation, policy)
+    rounds, warmup = policy.rounds(k * per_call), policy.warmup_rounds(k * per_call)
+    burst = Burst(clock, call, rotation, k, warmup + rounds)
+    # pytest-benchmark runs the warm-up rounds right before the timed ones, nothing in between: the
+    # device is busy, its clocks up, when timing starts. Its statistics are per call (iterations=k).
+    benchmark.pedantic(burst, rounds=rounds, warmup_rounds=warmup, iterations=k)
+    burst.finish()
+    if not getattr(benchmark, "disabled", False) and burst.rounds_finished != warmup + rounds:
+        pytest.fail(f"pytest-benchmark made {burst.rounds_finished} rounds of {k} calls, not {warmup + rounds}: "
+                    "the event times would not match its rounds")
+    sm_clock = clock.sm_clock_mhz()
+    device_times = burst.device_seconds(skip=warmup)
     info.update(falls_back=bool(messages), fallback_ops=fallback_ops(messages), rotation=len(rotation),
-                rounds=rounds, warmup_rounds=warmup, timer=clock.name,
-                device_median_s=statistics.median(device_times) if device_times else None,
+                calls_per_round=k, rounds=rounds, warmup_rounds=warmup, warmup_s=warmup * k * per_call,
+                timer=clock.name, device_median_s=statistics.median(device_times) if device_times else None,
+                device_iqr_s=interquartile_range(device_times), sm_clock_mhz=sm_clock,
                 output_ok=wrong is None, output_problem=str(wrong).splitlines()[0] if wrong else "")
     benchmark.extra_info.update(info)
     # A form the verdicts call non-equivalent may well be wrong at this size (float16 sums overflow from
