@@ -1,11 +1,12 @@
 """``python -m matrix speed RUN.json [RUN2.json]``: what staying on the device saves, from the benchmarks.
 
 Reads pytest-benchmark JSON written by suite/bench (``--benchmark-json``); each file is one repeat of
-the sweep on one machine. Per row: the median time, the input bytes read once over it (GB/s), that
-as a fraction of the same run's device-to-device copy bandwidth, the speedup against the CPU fallback
-path and the slowdown against the fused op (ratios within one run only). Per (dtype, dims, size): the
-fastest decomposition the verdicts call equivalent on that device. Writes
-``matrix/results/speed-<device>-<torch>.json`` and a chart ``matrix/speed-<device>-<torch>.svg``.
+the sweep on one machine. Per row: the median time per call, the input bytes read once over it (GB/s),
+that as a fraction of the same run's device-to-device copy bandwidth, the speedup against the CPU
+fallback path and the slowdown against the fused op (ratios within one run only). Per (dtype, dims,
+size): the fastest decomposition the verdicts call equivalent on that device. Across repeats: how far
+each row's medians are apart, and for rows apart by more than SPREAD_LIMIT, what the data says about
+why. Writes ``matrix/results/speed-<device>-<torch>.json`` and a chart ``matrix/speed-<device>-<torch>.svg``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ RESULTS = HERE / "results"
 SPREAD_LIMIT = 0.05  # repeats should agree within this at >= SPREAD_MIN_NUMEL elements
 SPREAD_MIN_NUMEL = 1 << 20
 TIE = 0.02  # decompositions within this of the fastest are listed as ties (some are the same aten calls)
+LAUNCH_BOUND_S = 20e-6  # per call: below this, kernel launches and host overhead set the time, not the device
 EVENTS = "cuda events"
 
 
@@ -87,10 +89,14 @@ def measurements(runs, timer):
     """(rows, copies): one row per benchmark, before the ratios."""
     rows, copies = [], []
     for repeat, bench, e in _timed(runs):
-        median = e["device_median_s"] if timer == EVENTS else bench["stats"]["median"]
+        events = timer == EVENTS
+        median = e["device_median_s"] if events else bench["stats"]["median"]
         base = {"variant": e["variant"], "dtype": e["dtype"], "shape": list(e["shape"]), "numel": e["numel"],
                 "median_s": median, "wall_median_s": bench["stats"]["median"], "rounds": bench["stats"]["rounds"],
-                "repeat": repeat}
+                # Files written before bursts timed one call per round: no calls_per_round there.
+                "calls_per_round": e.get("calls_per_round", 1),
+                "iqr_s": e.get("device_iqr_s") if events else bench["stats"].get("iqr"),
+                "sm_clock_mhz": e.get("sm_clock_mhz"), "repeat": repeat}
         gbps = e.get("bytes_moved", e["input_bytes"]) / median / 1e9
         if e["kind"] == "copy":
             copies.append({**base, "GBps": gbps})
@@ -226,31 +232,112 @@ def summary(recommendation) -> list:
 
 # -- repeat spread -------------------------------------------------------------------------------------
 def spread(rows, copies, limit=SPREAD_LIMIT, min_numel=SPREAD_MIN_NUMEL) -> dict:
-    """How far the repeats' medians are apart (max / min - 1) for every row measured more than once."""
-    medians = defaultdict(list)
+    """How far the repeats' medians are apart (max / min - 1) for every row measured more than once, and
+    for each row apart by more than ``limit`` at ``min_numel`` elements or more, why, where the data says
+    (see ``explain``)."""
+    by_row = defaultdict(dict)  # row key -> repeat -> row
     for r in rows:
-        dims = "all" if r["dims"] is None else ",".join(map(str, r["dims"]))
-        medians[(r["variant"], r["dtype"], "x".join(map(str, r["shape"])), dims, r["numel"])].append(r["median_s"])
+        by_row[(r["variant"], r["dtype"], _shape(r), _dims(r["dims"]), r["numel"])][r["repeat"]] = r
     for c in copies:
-        medians[("copy", c["dtype"], "x".join(map(str, c["shape"])), "-", c["numel"])].append(c["median_s"])
+        by_row[("copy", c["dtype"], _shape(c), "-", c["numel"])][c["repeat"]] = {**c, "kind": "copy"}
+    shifts = group_shifts(by_row)
     checked, over, worst = 0, [], 0.0
-    for (variant, dtype, shape, dims, numel), values in sorted(medians.items()):
-        if len(values) < 2 or numel < min_numel:
+    for key, reps in sorted(by_row.items()):
+        variant, dtype, shape, dims, numel = key
+        if len(reps) < 2 or numel < min_numel:
             continue
         checked += 1
-        s = max(values) / min(values) - 1
+        medians = [reps[k]["median_s"] for k in sorted(reps)]
+        s = max(medians) / min(medians) - 1
         worst = max(worst, s)
         if s > limit:
-            over.append({"variant": variant, "dtype": dtype, "shape": shape, "dims": dims, "spread": s})
+            reasons = explain(reps, shifts.get((dtype, shape, dims)), limit)
+            over.append({"variant": variant, "dtype": dtype, "shape": shape, "dims": dims, "spread": s,
+                         "medians_s": medians, "reasons": [k for k, _ in reasons],
+                         "explanation": "; ".join(text for _, text in reasons)})
     repeats = max((r["repeat"] for r in rows), default=0)
+    counts = defaultdict(int)
+    for o in over:
+        for reason in o["reasons"]:
+            counts[reason] += 1
     return {"limit": limit, "min_numel": min_numel, "repeats": repeats, "checked": checked, "max": worst,
-            "over_limit": sorted(over, key=lambda o: -o["spread"])}
+            "reason_counts": dict(sorted(counts.items())), "over_limit": sorted(over, key=lambda o: -o["spread"])}
+
+
+def group_shifts(by_row) -> dict:
+    """{(dtype, shape, dims): (shift, {repeat: factor})} over the device rows of each group.
+
+    A repeat's factor is the median, over the group's rows, of each row's median in that repeat over the
+    row's geometric mean across repeats; the shift is max factor / min factor - 1. A whole group slower in
+    one repeat (device clocks, memory state, anything not specific to a variant) shows here. Groups of
+    fewer than three rows have no shift: one or two rows cannot tell the group from the variant.
+    """
+    groups = defaultdict(list)
+    for (_, dtype, shape, dims, _), reps in by_row.items():
+        if len(reps) > 1 and next(iter(reps.values()))["kind"] not in ("fallback", "copy"):
+            groups[(dtype, shape, dims)].append(reps)
+    out = {}
+    for key, members in groups.items():
+        if len(members) < 3:
+            continue
+        normalised = defaultdict(list)
+        for reps in members:
+            centre = _geomean(r["median_s"] for r in reps.values())
+            for repeat, r in reps.items():
+                normalised[repeat].append(r["median_s"] / centre)
+        factors = {repeat: statistics.median(v) for repeat, v in normalised.items()}
+        out[key] = (max(factors.values()) / min(factors.values()) - 1, factors)
+    return out
+
+
+def explain(reps, shift, limit) -> list:
+    """[(key, text)]: what the data says about a row whose repeats are apart by more than ``limit``.
+
+    - fallback_cpu: the fallback computes on the host CPU, which warming the device does not steady;
+    - launch_bound: under LAUNCH_BOUND_S a call, launches and host overhead set the time;
+    - group_shift: the row's whole (dtype, shape, dims) group moved between repeats, and with that divided
+      out the row is within ``limit``; group_shift_partial: the group moved, but that is not all of it;
+    - noisy: the rounds of one repeat are spread by more than ``limit`` (IQR / median);
+    - sm_clock: NVML's SM clock read after the rounds differs between repeats by more than ``limit``;
+    - unexplained: none of the above but group_shift_partial.
+    """
+    ordered = [reps[k] for k in sorted(reps)]
+    medians = [r["median_s"] for r in ordered]
+    out = []
+    if ordered[0]["kind"] == "fallback":
+        out.append(("fallback_cpu", "the fallback computes on the host CPU (copy out, std_mean, copy back): "
+                                    "host timing, which warming the device does not steady"))
+    if min(medians) < LAUNCH_BOUND_S:
+        out.append(("launch_bound", f"{min(medians) * 1e6:.1f} us a call, under {LAUNCH_BOUND_S * 1e6:.0f} us: "
+                                    "launches and host overhead set it"))
+    if shift is not None and shift[0] > limit:
+        factors = shift[1]
+        residual = [r["median_s"] / factors[r["repeat"]] for r in ordered if r["repeat"] in factors]
+        rest = max(residual) / min(residual) - 1 if len(residual) > 1 else 0.0
+        out.append(("group_shift" if rest <= limit else "group_shift_partial",
+                    f"its whole group moved {shift[0]:.0%} between repeats (a device-wide state, not this "
+                    f"variant); {rest:.1%} apart without that"))
+    noisy = [(r["iqr_s"] / r["median_s"], r["repeat"]) for r in ordered if r.get("iqr_s") and r["median_s"]]
+    worst = max(noisy, default=None)
+    if worst and worst[0] > limit:
+        out.append(("noisy", f"its rounds in repeat {worst[1]} spread by {worst[0]:.0%} (IQR / median)"))
+    clocks = [r["sm_clock_mhz"] for r in ordered if r.get("sm_clock_mhz")]
+    if len(clocks) == len(ordered) and max(clocks) / min(clocks) - 1 > limit:
+        out.append(("sm_clock", f"SM clock after the rounds {min(clocks)} to {max(clocks)} MHz across repeats"))
+    if all(key == "group_shift_partial" for key, _ in out):
+        out.append(("unexplained", "not attributed"))
+    return out
+
+
+def _shape(row) -> str:
+    return "x".join(map(str, row["shape"]))
 
 
 # -- the result ----------------------------------------------------------------------------------------
 ROW_FIELDS = ("variant", "kind", "equivalent", "label", "dtype", "shape", "numel", "dims", "median_s", "GBps",
               "frac_copy_bw", "speedup_vs_fallback", "slowdown_vs_fused", "repeat", "wall_median_s", "rounds",
-              "computes", "output_ok", "falls_back", "fallback_ops", "uses_fused_op")
+              "calls_per_round", "iqr_s", "sm_clock_mhz", "computes", "output_ok", "falls_back", "fallback_ops",
+              "uses_fused_op")
 
 
 def analyse(runs) -> dict:
@@ -319,6 +406,15 @@ def _dims(d):
     return "all" if d is None else ",".join(map(str, d))
 
 
+SHOW_OVER_LIMIT = 12  # rows above the spread limit printed; the result file has them all
+
+
+def _over_limit_line(o) -> str:
+    medians = " / ".join(f"{m * 1e6:.1f}" for m in o.get("medians_s", ()))
+    why = f": {o['explanation']}" if o.get("explanation") else ""
+    return f"{o['variant']} {o['dtype']} {o['shape']} dims={o['dims']}: {o['spread']:.1%} ({medians} us){why}"
+
+
 def render(result, *, with_rows=False) -> str:
     m = result["machine"]
     bw = result["copy_bandwidth_GBps"]
@@ -328,10 +424,10 @@ def render(result, *, with_rows=False) -> str:
             f"{result['fallback']}; {len(result['runs'])} repeat(s)",
             "copy bandwidth: " + (f"{bw:.0f} GB/s" if bw else "not measured")]
     if sp["checked"]:
+        counts = ", ".join(f"{k} {n}" for k, n in sp.get("reason_counts", {}).items())
         head.append(f"repeat spread at >= {sp['min_numel']:,} elements: max {sp['max']:.1%} over {sp['checked']} "
-                    f"rows; {len(sp['over_limit'])} above {sp['limit']:.0%}"
-                    + "".join(f"\n  {o['variant']} {o['dtype']} {o['shape']} dims={o['dims']}: {o['spread']:.1%}"
-                              for o in sp["over_limit"][:10]))
+                    f"rows; {len(sp['over_limit'])} above {sp['limit']:.0%}" + (f" ({counts})" if counts else "")
+                    + "".join(f"\n  {_over_limit_line(o)}" for o in sp["over_limit"][:SHOW_OVER_LIMIT]))
     table = [[r["dtype"], _dims(r["dims"]), "x".join(map(str, r["shape"])), r["variant"] or r.get("reason"),
               _ratio(r.get("throughput_ratio_vs_fused")), _ratio(r.get("speedup_vs_fallback"), 1),
               {True: "yes", False: "no"}.get(r.get("repeats_agree"), "-"), ", ".join(r.get("ties") or [])]

@@ -199,7 +199,59 @@ def test_spread_names_rows_apart_by_more_than_the_limit(two_runs):
     assert sp["checked"] == len(group()) + 1  # BIG rows and its copy; SMALL is below min_numel
     assert [o["variant"] for o in sp["over_limit"]] == ["fallback"]
     assert sp["over_limit"][0]["spread"] == pytest.approx(0.2)
+    assert sp["over_limit"][0]["medians_s"] == pytest.approx([0.1, 0.12])
+    assert sp["over_limit"][0]["reasons"] == ["fallback_cpu"]
+    assert sp["reason_counts"] == {"fallback_cpu": 1}
     assert sp["max"] == pytest.approx(0.2)
+
+
+MID = (2, 4, 512, 1024)  # 4M elements, inside the spread check too
+
+
+def test_spread_says_why_where_the_data_can(tmp_path):
+    """Each reason on a row built to show it, and a row that shows none of them."""
+    first = [*group(), *group(shape=MID, scale=0.01), *group(dtype="float16")]
+    second = copy.deepcopy(first)
+    changes = {  # (variant, shape, dtype) -> factor in repeat 2, extra_info of repeat 1 and 2
+        # float32 BIG: the whole group 30% slower; var_mean_sqrt 50%, more than the group explains
+        **{(v, BIG, "float32"): (1.3, {}, {}) for v in ("fused", "std_plus_mean", "aniso_std_and_mean", "upcast",
+                                                         "rescale_manual")},
+        ("var_mean_sqrt", BIG, "float32"): (1.5, {}, {}),
+        ("std_plus_mean", MID, "float32"): (1.1, {}, {}),  # 15 us a call
+        ("std_plus_mean", BIG, "float16"): (1.1, {}, {"device_iqr_s": 0.2 * 1.65 * MS}),
+        ("aniso_std_and_mean", BIG, "float16"): (1.1, {"sm_clock_mhz": 1980}, {"sm_clock_mhz": 1500}),
+        ("upcast", BIG, "float16"): (1.1, {"sm_clock_mhz": 1980}, {"sm_clock_mhz": 1980}),
+    }
+    for b1, b2 in zip(first, second):
+        e1, e2 = b1["extra_info"], b2["extra_info"]
+        factor, extra1, extra2 = changes.get((e1["variant"], tuple(e1["shape"]), e1["dtype"]), (1.0, {}, {}))
+        e2["device_median_s"] *= factor
+        e1.update(extra1)
+        e2.update(extra2)
+    paths = []
+    for i, benchmarks in enumerate((first, second), start=1):
+        paths.append(tmp_path / f"run{i}.json")
+        paths[-1].write_text(json.dumps(run_json(benchmarks)))
+    sp = speed.analyse(speed.load(paths))["spread"]
+    reasons = {(o["variant"], o["shape"], o["dtype"]): o["reasons"] for o in sp["over_limit"]}
+    big, mid = "x".join(map(str, BIG)), "x".join(map(str, MID))
+    assert reasons == {
+        **{(v, big, "float32"): ["group_shift"] for v in ("fused", "std_plus_mean", "aniso_std_and_mean", "upcast",
+                                                           "rescale_manual")},
+        ("var_mean_sqrt", big, "float32"): ["group_shift_partial", "unexplained"],
+        ("std_plus_mean", mid, "float32"): ["launch_bound"],
+        ("std_plus_mean", big, "float16"): ["noisy"],
+        ("aniso_std_and_mean", big, "float16"): ["sm_clock"],
+        ("upcast", big, "float16"): ["unexplained"],
+    }
+    by_variant = {(o["variant"], o["shape"], o["dtype"]): o["explanation"] for o in sp["over_limit"]}
+    assert "moved 30% between repeats" in by_variant[("fused", big, "float32")]
+    assert "15.4% apart without that" in by_variant[("var_mean_sqrt", big, "float32")]
+    assert by_variant[("std_plus_mean", mid, "float32")].startswith("15.0 us a call, under 20 us")
+    assert "repeat 2 spread by 20%" in by_variant[("std_plus_mean", big, "float16")]
+    assert "1500 to 1980 MHz" in by_variant[("aniso_std_and_mean", big, "float16")]
+    assert sp["reason_counts"] == {"group_shift": 5, "group_shift_partial": 1, "launch_bound": 1, "noisy": 1,
+                                   "sm_clock": 1, "unexplained": 2}
 
 
 # -- reading errors --------------------------------------------------------------------------------------
@@ -225,6 +277,7 @@ def test_command_writes_result_and_chart(two_runs, tmp_path, capsys):
     assert speed.run(args) == 0
     printed = capsys.readouterr().out
     assert "std_plus_mean" in printed and "copy bandwidth" in printed and "All rows" in printed
+    assert "1 above 5% (fallback_cpu 1)" in printed and "(100000.0 / 120000.0 us): the fallback computes" in printed
     name = "speed-cuda-test-gpu-torch2.11.0"
     written = json.loads((out / f"{name}.json").read_text())
     assert written["recommendation"][0]["variant"] == "std_plus_mean"
@@ -279,13 +332,110 @@ def test_rotation_cycles_distinct_inputs():
 
 
 def test_round_policy():
-    policy = timing.RoundPolicy(target_s=0.25, min_rounds=5, max_rounds=100, warmup=2)
+    policy = timing.RoundPolicy(target_s=0.25, min_rounds=5, max_rounds=100, burst_s=2e-3, max_burst=256,
+                                warm_s=0.1)
+    assert policy.calls_per_round(50e-6) == 40  # a 50 us call: 40 of them fill 2 ms
+    assert policy.calls_per_round(1e-6) == 256 and policy.calls_per_round(0.0) == 256
+    assert policy.calls_per_round(5e-3) == 1
     assert policy.rounds(1e-5) == 100
     assert policy.rounds(0.01) == 25
     assert policy.rounds(1.0) == 5
-    assert policy.warmup_rounds(1e-3) == 2 and policy.warmup_rounds(1.0) == 0
+    assert policy.warmup_rounds(2e-3) == 50  # 0.1 s of rounds right before the timed ones
+    assert policy.warmup_rounds(0.1) == 0 and policy.warmup_rounds(1.0) == 0
     with pytest.raises(ValueError, match="min_rounds"):
-        timing.RoundPolicy(target_s=1, min_rounds=5, max_rounds=2, warmup=0)
+        timing.RoundPolicy(target_s=1, min_rounds=5, max_rounds=2, burst_s=0, max_burst=1, warm_s=0)
+    with pytest.raises(ValueError, match="max_burst"):
+        timing.RoundPolicy(target_s=1, min_rounds=1, max_rounds=2, burst_s=0, max_burst=0, warm_s=0)
+    with pytest.raises(ValueError, match="warm_s=-1 is negative"):
+        timing.RoundPolicy(target_s=1, min_rounds=1, max_rounds=2, burst_s=0, max_burst=1, warm_s=-1)
+
+
+class FakeEvent:
+    def __init__(self, clock):
+        self.clock, self.at_ms = clock, None
+
+    def record(self):
+        self.at_ms = self.clock.now_ms
+
+    def elapsed_time(self, end):
+        return end.at_ms - self.at_ms
+
+
+class FakeEventClock(timing.Clock):
+    """A clock with events on a simulated device, where each call takes 2 ms."""
+
+    def __init__(self):
+        super().__init__(torch.device("cpu"))
+        self.now_ms, self.synchronized = 0.0, 0
+
+    def event(self):
+        return FakeEvent(self)
+
+    def synchronize(self):
+        self.synchronized += 1
+
+
+def test_a_burst_times_k_calls_on_distinct_inputs_between_one_pair_of_events():
+    clock = FakeEventClock()
+    rotation = timing.make_rotation((2, 3), torch.float32, "cpu", 5)
+    seen = []
+
+    def call(x):
+        seen.append(x)
+        clock.now_ms += 2.0
+
+    k, warmup, rounds = 3, 2, 4
+    burst = timing.Burst(clock, call, rotation, k, warmup + rounds)
+    for _ in range(warmup + rounds):  # as pytest-benchmark's pedantic(iterations=k) calls it
+        for _ in range(k):
+            burst()
+        assert clock.synchronized == burst.rounds_finished  # one synchronize per round, at its end
+    burst()  # pytest-benchmark's extra call for the result, after the rounds
+    burst.finish()
+    assert burst.rounds_finished == warmup + rounds
+    assert burst.device_seconds(skip=warmup) == pytest.approx([2e-3] * rounds)  # per call, not per round
+    assert all(a is not b for a, b in zip(seen, seen[1:]))  # consecutive calls: distinct inputs
+    assert seen[5] is seen[0]  # round-robin over the rotation
+    with pytest.raises(ValueError, match="k >= 1"):
+        timing.Burst(clock, call, rotation, 0, 1)
+
+
+def test_a_burst_without_events_is_timed_by_the_wall_clock_only():
+    burst = timing.Burst(timing.Clock(torch.device("cpu")), lambda x: x, timing.make_rotation((2,), torch.float32,
+                                                                                               "cpu", 2), 2, 1)
+    burst(), burst()
+    assert burst.rounds_finished == 1 and burst.device_seconds(skip=0) == []
+
+
+class ScriptedClock(timing.Clock):
+    """One call takes ``single_s`` alone and ``per_call_s`` in a burst (launches overlap there)."""
+
+    def __init__(self, single_s, per_call_s):
+        super().__init__(torch.device("cpu"))
+        self.single_s, self.per_call_s, self.bursts = single_s, per_call_s, []
+
+    def seconds(self, call, x):
+        return self.single_s
+
+    def burst_seconds(self, call, inputs):
+        self.bursts.append(list(inputs))
+        return self.per_call_s * len(inputs)
+
+
+def test_calibration_chooses_k_from_a_burst():
+    policy = sw.SWEEPS["full"].policy
+    rotation = timing.make_rotation((2,), torch.float32, "cpu", 100)
+    clock = ScriptedClock(single_s=50e-6, per_call_s=20e-6)
+    assert timing.calibrate(clock, None, rotation, policy) == (100, 20e-6)
+    (inputs,) = clock.bursts
+    assert len(inputs) == 40 and len({id(x) for x in inputs}) == 40
+    slow = ScriptedClock(single_s=5e-3, per_call_s=5e-3)
+    assert timing.calibrate(slow, None, rotation, policy) == (1, 5e-3) and slow.bursts == []
+
+
+def test_interquartile_range():
+    assert timing.interquartile_range([1.0]) is None
+    assert timing.interquartile_range([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]) == pytest.approx(4.0)
 
 
 def test_watch_fallback_sees_the_warning_and_restores_warn_always():
@@ -346,6 +496,22 @@ def test_points_cover_each_variant_once_and_call_sites_only_where_they_fit():
     assert "gate_manual" in by_dims[None] and "aniso_manual_eps" not in by_dims[None]
     copies = [p for p in points if p.variant == sw.COPY]
     assert len(copies) == len(sw.SWEEPS["quick"].shapes) * len(sw.SWEEPS["quick"].dtypes)
+
+
+def test_fallback_rows_come_after_the_device_rows_of_their_inputs():
+    """The fallback's host work must not sit between two device benchmarks."""
+    points = sw.points(sw.SWEEPS["full"])
+    blocks = []
+    for p in points:
+        if not blocks or (blocks[-1][0].shape, blocks[-1][0].dtype) != (p.shape, p.dtype):
+            blocks.append([])
+        blocks[-1].append(p)
+    assert len(blocks) == len(sw.SWEEPS["full"].shapes) * len(sw.SWEEPS["full"].dtypes)  # inputs made once each
+    for block in blocks:
+        kinds = ["fallback" if p.variant == sw.FALLBACK else "device" for p in block]
+        assert kinds[0] == "device" and block[0].variant == sw.COPY
+        assert kinds == sorted(kinds, key=lambda k: k == "fallback") and kinds.count("fallback") == 2, [
+            str(p) for p in block]
 
 
 def test_output_check_catches_a_wrong_statistic():
@@ -418,3 +584,12 @@ def test_a_real_quick_run_reads_back(tmp_path):
     assert labels["fallback"] == "fallback (emulated)"
     assert result["copy_bandwidth_GBps"] > 0
     assert {r["variant"] for r in result["recommendation"]} == {"std_plus_mean"}
+    # Rounds are bursts: pytest-benchmark's statistics are per call (iterations = calls per round), the
+    # quick sweep's bursts have more than one call, and warm-up rounds ran.
+    raw = json.loads(out.read_text())
+    assert raw["machine_info"]["opcompat"]["round_policy"]["max_burst"] == sw.SWEEPS["quick"].policy.max_burst
+    extra = [(b["stats"]["iterations"], b["extra_info"]) for b in raw["benchmarks"]]
+    assert all(it == e["calls_per_round"] for it, e in extra)
+    assert any(e["calls_per_round"] > 1 for _, e in extra) and any(e["warmup_rounds"] >= 1 for _, e in extra)
+    assert sorted(r["calls_per_round"] for r in result["rows"]) == sorted(
+        e["calls_per_round"] for _, e in extra if e["kind"] != "copy")
