@@ -145,13 +145,22 @@ def _slice_stats(x64, dim, keepdim):
 
 
 def max_kappa(x64, dim) -> float:
-    """Largest condition number sqrt(sum x^2 / sum (x - m)^2) over the slices ``dim`` reduces."""
+    """Largest condition number sqrt(sum x^2 / sum (x - m)^2) over the slices ``dim`` reduces.
+
+    Single-element slices count as 1 (their mean is exact: nothing cancels) and slices holding NaN/inf
+    are left out (those propagate whatever the algorithm), so a claim limited by kappa filters only
+    the inputs it is about.
+    """
     dims = reduced_dims(x64, dim)
+    if count(x64, dim) <= 1:
+        return 1.0
     if not dims:
         return math.inf
     dev = ((x64 - x64.mean(dim=dims, keepdim=True)) ** 2).sum(dim=dims)
     kappa = ((x64**2).sum(dim=dims) / dev).sqrt()
-    return float(kappa.nan_to_num(math.inf).max())
+    finite = torch.isfinite(x64).all(dim=dims) if dims else torch.isfinite(x64)
+    kappa = kappa[finite]
+    return float(kappa.nan_to_num(math.inf).max()) if kappa.numel() else 1.0
 
 
 def min_slice_variance(x64, dim) -> float:
