@@ -25,6 +25,10 @@ QUIRKS = (
     # Measured on an H200 with torch 2.11 (matrix/results/measured-cuda-*): std_mean returns 0 for
     # float32/bfloat16 spreads around 1e-38, as the CUDA reduction kernels flush subnormals to zero.
     Quirk("cuda", "subnormal", ("float32", "bfloat16"), "cuda flushes subnormal spreads to 0, std_mean too"),
+    # Seen on the same H200: var_mean's mean is NaN for a slice holding +inf (torch.mean says inf): the
+    # Welford update computes inf - inf. The CPU's std_mean does the same in some layouts.
+    Quirk("cuda", "nonfinite", ("float32", "float16", "bfloat16", "float64"),
+          "cuda's Welford mean is NaN next to +-inf, std_mean too"),
 )
 
 
