@@ -81,8 +81,9 @@ def run(args) -> int:
               f"{sum(r['runs_on_device'] for r in found.cases)}/{len(found.cases)}", flush=True)
         print(f"judging the cases on {device}", flush=True)
         verdicts, problem = judge(device, QUICK_DTYPES if args.quick else None)
-        if problem:
-            print(f"  warning: no verdicts for {device}: {problem}", file=sys.stderr)
+        if problem:  # a row without verdicts would read as complete: write nothing for this device
+            print(f"error: no verdicts for {device}: {problem}", file=sys.stderr)
+            return 1
         else:
             print(f"  verdicts: {sum(v['equivalent'] for v in verdicts)}/{len(verdicts)} equivalent", flush=True)
         data = results.make("measured", probing.torch_info(), probing.machine_info(device), found.ops, found.cases,

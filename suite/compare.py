@@ -16,6 +16,7 @@ import torch
 from cases import _forms as forms
 from cases._forms import count, reduced_dims
 
+from . import devices
 from . import tolerances as tol
 from .samples import Sample, check_input, degenerate_note
 
@@ -104,8 +105,7 @@ def evaluate(case, sample: Sample, device="cpu", target: Target = None) -> Outco
                   x64=x64)
     try:
         actual = case.fn(sample.build(device), **kw)
-        if device != "cpu":
-            _synchronize(device)
+        devices.synchronize(device)  # inside the try: an asynchronous device error is the case's
     except Exception as exc:
         out.mismatches.append(Mismatch("call", "error", f"{type(exc).__name__}: {_first_line(exc)}"))
         return out
@@ -256,14 +256,6 @@ def _compare_decision(got, std_truth, threshold, dtype, stats):
     return [Mismatch("decision", "decision",
                      f"decision flipped: got {bool(got[idx])}, but std = {std_truth[idx].item():.9g} "
                      f"{'>' if expected[idx] else '<='} {threshold}", worst_index=idx)]
-
-
-def _synchronize(device):
-    kind = torch.device(device).type
-    if kind == "cuda":
-        torch.cuda.synchronize(device)
-    elif kind == "mps":
-        torch.mps.synchronize()
 
 
 def _first_line(exc):

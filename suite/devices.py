@@ -47,6 +47,15 @@ def resolve(name: str) -> torch.device:
     return device
 
 
+def synchronize(device) -> None:
+    """Wait for ``device`` to finish its queued work (torch.mps exists from torch 2.0 on)."""
+    kind = torch.device(device).type
+    if kind == "cuda":
+        torch.cuda.synchronize(device)
+    elif kind == "mps" and hasattr(torch, "mps"):
+        torch.mps.synchronize()
+
+
 def supported_dtypes(device: torch.device) -> tuple:
     """Float dtypes to test on ``device``: MPS has no float64, and bfloat16 only from macOS 14."""
     names = ["float32", "float16", "bfloat16", "float64"]

@@ -48,7 +48,7 @@ def test_claim(case, device, device_dtypes):
             # the regime is a property of the data: any slice whose squared deviations are subnormal
             assume(min_slice_variance(x64, pinned.dim) >= SMALLEST_NORMAL[sample.torch_dtype])
         outcome = evaluate(case, sample, device)
-        if not outcome.ok and not device_quirks.explains(case, sample, device, outcome.target):
+        if not outcome.ok and not device_quirks.explains(case, sample, device, outcome):
             message = f"claim broken: {case.claim.describe()}\n{outcome.report()}"
             repro = "repro:\n" + pinned.repro(case.name, str(device))
             if not hasattr(AssertionError, "add_note"):  # Python < 3.11 (torch 1.13 runs on 3.10)

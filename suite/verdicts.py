@@ -61,7 +61,7 @@ def judge(case, correction, dtype, device="cpu") -> Verdict:
         outcome = evaluate(case, sample, device, target=target)
         if outcome.ok:
             continue
-        quirk = device_quirks.explains(case, sample, device, target)
+        quirk = device_quirks.explains(case, sample, device, outcome)
         if quirk:
             _add(notes, quirk.note)
         else:

@@ -27,6 +27,8 @@ from typing import Optional
 
 import torch
 
+from suite import devices
+
 MiB = 1024**2
 GiB = 1024**3
 # The MPS fallback's warning (aten/src/ATen/mps/MPSFallback.mm):
@@ -49,10 +51,7 @@ class Clock:
         return "cuda events" if self.device.type == "cuda" else "wall clock"
 
     def synchronize(self):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        elif self.device.type == "mps":
-            torch.mps.synchronize()
+        devices.synchronize(self.device)
 
     def event(self):
         """A CUDA timing event, or None where the wall clock is the only timer."""

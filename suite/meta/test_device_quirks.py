@@ -1,36 +1,81 @@
-"""Device quirks excuse a failure only when the device's own std_mean fails the same input."""
+"""Device quirks excuse a failure only when the device's own std_mean fails the same input the same way."""
 
 from __future__ import annotations
 
+import torch
+
 import cases
 from suite import device_quirks
-from suite.compare import Target
+from suite.compare import Target, evaluate
 from suite.samples import Sample
 
 SUBNORMAL = Sample(shape=(64,), dtype="float32", regime="subnormal", scale=1e-39, correction=0)
+CPU_QUIRK = device_quirks.Quirk("cpu", "subnormal", ("float32",), "test quirk")
+
+
+def _flushing_fused(monkeypatch):
+    """Pretend the device's std_mean flushes subnormal spreads, as CUDA's does."""
+    flushing = cases.Case("fused", cases.get("two_pass_corrected").fn, "torch.std_mean", cases.Claim(), source="t")
+    real_get = cases.get
+    monkeypatch.setattr(cases, "get", lambda name: flushing if name == "fused" else real_get(name))
 
 
 def test_no_quirk_on_cpu_for_a_flushing_form():
     """two_pass_biased flushes subnormal squares; the CPU's std_mean does not: not excused."""
-    assert device_quirks.explains(cases.get("two_pass_biased"), SUBNORMAL, "cpu", Target(0)) is None
+    case = cases.get("two_pass_biased")
+    outcome = evaluate(case, SUBNORMAL, "cpu", target=Target(0))
+    assert not outcome.ok
+    assert device_quirks.explains(case, SUBNORMAL, "cpu", outcome) is None
 
 
 def test_quirk_needs_the_fused_op_to_fail_too(monkeypatch):
-    quirk = device_quirks.Quirk("cpu", "subnormal", ("float32",), "test quirk")
-    monkeypatch.setattr(device_quirks, "QUIRKS", (quirk,))
+    monkeypatch.setattr(device_quirks, "QUIRKS", (CPU_QUIRK,))
     case = cases.get("two_pass_biased")
+    outcome = evaluate(case, SUBNORMAL, "cpu", target=Target(0))
     # the real fused op passes: the quirk does not apply
-    assert device_quirks.explains(case, SUBNORMAL, "cpu", Target(0)) is None
+    assert device_quirks.explains(case, SUBNORMAL, "cpu", outcome) is None
     # a device whose fused op flushes too: excused, with the quirk's note
-    flushing = cases.Case("fused", cases.get("two_pass_biased").fn, "torch.std_mean", cases.Claim(), source="t")
-    monkeypatch.setattr(cases, "get", lambda name: flushing)
-    assert device_quirks.explains(case, SUBNORMAL, "cpu", Target(0)) is quirk
+    _flushing_fused(monkeypatch)
+    assert device_quirks.explains(case, SUBNORMAL, "cpu", outcome) is CPU_QUIRK
     # ... but not for another regime or dtype
-    assert device_quirks.explains(case, Sample(shape=(64,), dtype="float64", regime="subnormal", scale=1e-300),
-                                  "cpu", Target(0)) is None
+    other = Sample(shape=(64,), dtype="float64", regime="subnormal", scale=1e-300)
+    assert device_quirks.explains(case, other, "cpu", evaluate(case, other, "cpu")) is None
 
 
-def test_cuda_quirk_is_declared_for_float32_subnormals():
+def test_a_different_failure_on_the_same_input_is_not_excused(monkeypatch):
+    """The fused op flushes the std; a case that also gets the mean wrong there is not excused."""
+    monkeypatch.setattr(device_quirks, "QUIRKS", (CPU_QUIRK,))
+    _flushing_fused(monkeypatch)
+
+    def flush_and_bad_mean(x, *, dim, correction, keepdim):
+        std, mean = cases.get("two_pass_corrected").fn(x, dim=dim, correction=correction, keepdim=keepdim)
+        return std, mean + 1.0
+
+    case = cases.Case("bad_mean", flush_and_bad_mean, "torch.std_mean", cases.Claim(), source="t")
+    outcome = evaluate(case, SUBNORMAL, "cpu")
+    assert {m.output for m in outcome.mismatches} == {"std", "mean"}
+    assert device_quirks.explains(case, SUBNORMAL, "cpu", outcome) is None
+
+
+def test_fused_is_judged_at_the_callers_correction_not_the_claim(monkeypatch):
+    """A biased form is compared with its claim (correction 0); the fused op must be judged at the caller's
+    correction, where it passes -- so a wrong std from the case is never excused by the fused op failing
+    a target it was never meant to meet."""
+    monkeypatch.setattr(device_quirks, "QUIRKS", (CPU_QUIRK,))
+
+    def doubled(x, *, dim, correction, keepdim):
+        std, mean = torch.std_mean(x, dim=dim, correction=0, keepdim=keepdim)
+        return std * 2, mean
+
+    case = cases.Case("doubled", doubled, "torch.std_mean", cases.Claim(correction=0), source="t")
+    sample = Sample(shape=(64,), dtype="float32", regime="subnormal", scale=1e-39, correction=1)
+    outcome = evaluate(case, sample, "cpu")
+    assert not outcome.ok
+    assert device_quirks.explains(case, sample, "cpu", outcome) is None
+
+
+def test_cuda_quirks_are_declared():
     assert device_quirks.matching("cuda:0", "subnormal", "float32") is not None
     assert device_quirks.matching("cuda", "subnormal", "float64") is None
     assert device_quirks.matching("cpu", "subnormal", "float32") is None
+    assert device_quirks.matching("cuda", "nonfinite", "float16") is not None
