@@ -14,14 +14,16 @@ import traceback
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ._registry import EQUIVALENT, LAYOUTS, OUTPUTS, PARAMS, REGIMES, Case, CaseError, Claim
+from ._registry import EQUIVALENT, LAYOUTS, MAX_NDIM, OUTPUTS, PARAMS, REGIMES, SQUARING, Case, CaseError, Claim
 
 __all__ = [
     "EQUIVALENT",
     "LAYOUTS",
+    "MAX_NDIM",
     "OUTPUTS",
     "PARAMS",
     "REGIMES",
+    "SQUARING",
     "Case",
     "CaseError",
     "Claim",

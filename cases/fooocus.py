@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from . import Case, Claim
+from . import SQUARING, Case, Claim
 
 SITE_DIMS = (1, 2, 3)
-SQUARING = frozenset({"near_overflow", "subnormal"})  # (g - m) ** 2 over/underflows in the dtype
 
 
 # -- 1. anisotropic.py, adaptive_anisotropic_filter: s, m = torch.std_mean(g, dim=(1, 2, 3), keepdim=True)

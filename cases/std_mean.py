@@ -7,15 +7,11 @@ from __future__ import annotations
 
 import torch
 
-from . import Case, Claim
+from . import SQUARING, Case, Claim
 from ._forms import count, mean, squeeze_like, total
 
 REPLACES = "torch.std_mean(x, dim, correction=c, keepdim)"
 
-# Forms that square in the input dtype: (x - m) ** 2 overflows float16 where the fused op (which
-# accumulates in float32) does not, and underflows to 0 near the subnormal range. Their claims leave
-# those regimes out; the verdict table still covers them.
-SQUARING = frozenset({"near_overflow", "subnormal"})
 
 
 def fused(x, *, dim, correction, keepdim):

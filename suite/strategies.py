@@ -16,7 +16,7 @@ from hypothesis.extra.numpy import array_shapes
 from cases import REGIMES
 
 from .samples import DTYPES, Sample
-from .tolerances import UNIT_ROUNDOFF
+from .tolerances import SMALLEST_NORMAL, UNIT_ROUNDOFF
 
 # Largest side per rank, so every drawn tensor stays under ~8k elements (fast on any device).
 MAX_SIDE = {0: 1, 1: 64, 2: 32, 3: 16, 4: 8, 5: 6}
@@ -93,7 +93,7 @@ def regime_parameters(regime: str, dtype: str):
     if regime == "near_overflow":
         return st.tuples(_log_uniform(300.0, 15000.0), st.floats(-1000, 1000), none)
     if regime == "subnormal":
-        tiny = {"float16": 2.0**-14, "float64": 2.0**-1022}.get(dtype, 2.0**-126)
+        tiny = SMALLEST_NORMAL[DTYPES[dtype]]
         return st.tuples(_log_uniform(tiny * 1e-2, tiny), st.just(0.0), none)
     if regime == "nonfinite":
         return st.tuples(st.just(1.0), st.just(0.0), st.sampled_from(["nan", "inf", "-inf", "mixed"]))

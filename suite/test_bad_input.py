@@ -73,3 +73,7 @@ def test_inf_input_mean_matches_truth_not_welford():
     assert math.isnan(torch.std_mean(x)[1]) or math.isinf(torch.std_mean(x)[1])
     sample = Sample(shape=(1, 1, 1, 3), dtype="float32", regime="nonfinite", special="inf")
     assert evaluate(cases.get("aniso_std_and_mean"), sample).ok
+    finite_mean = cases.Case("finite_mean", lambda x, **kw: (torch.std_mean(x, **kw)[0], torch.zeros(())),
+                             "torch.std_mean", cases.Claim(), source="test")
+    outcome = evaluate(finite_mean, Sample(shape=(3,), dtype="float32", regime="nonfinite", special="inf"))
+    assert [(m.output, m.kind) for m in outcome.mismatches] == [("mean", "nonfinite")], outcome.report()

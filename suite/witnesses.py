@@ -12,7 +12,7 @@ from dataclasses import replace
 from cases import REGIMES
 
 from .samples import DTYPES, Sample
-from .tolerances import UNIT_ROUNDOFF
+from .tolerances import SMALLEST_NORMAL, UNIT_ROUNDOFF
 
 GENERIC_SHAPE = (4, 8, 16, 16)  # 8192 elements; reductions of 16 .. 8192
 GENERIC_DIMS = (None, (1, 2, 3), -1)
@@ -44,16 +44,22 @@ def _regime(regime: str, dtype: str):
     if regime == "near_overflow":
         return [(1000.0, 200.0, "")]
     if regime == "subnormal":
-        tiny = {"float16": 2.0**-14, "float64": 2.0**-1022}.get(dtype, 2.0**-126)
-        return [(tiny * 0.3, 0.0, "")]
+        return [(SMALLEST_NORMAL[DTYPES[dtype]] * 0.3, 0.0, "")]
     if regime == "nonfinite":
         return [(1.0, 0.0, s) for s in ("nan", "inf", "-inf", "mixed")]
     raise ValueError(f"unknown regime {regime!r}")
 
 
+def _rank(shape, ndim):
+    """``shape`` trimmed from the left, or padded with 2s, to exactly ``ndim`` axes (None: as it is)."""
+    if ndim is None:
+        return shape
+    return (2,) * max(0, ndim - len(shape)) + shape[len(shape) - min(ndim, len(shape)):]
+
+
 def battery(dtype: str, correction, *, ndim=None):
     """Every (regime, sample) of the verdict battery for ``dtype`` and ``correction``."""
-    shape = GENERIC_SHAPE if ndim in (None, 4) else GENERIC_SHAPE[-ndim:]
+    shape = _rank(GENERIC_SHAPE, ndim)
     dims_list = GENERIC_DIMS if ndim is None else (None,)
     out = []
     for regime in REGIMES:
@@ -63,13 +69,15 @@ def battery(dtype: str, correction, *, ndim=None):
                               special=special, seed=1000 * i + j, dim=dim, correction=correction, keepdim=j == 1)
                 out.append((regime, base))
     # a long reduction of ordinary data: a float16 *sum* of 65k unit squares passes 65504 (the mean does not)
-    out.append(("normal", Sample(shape=LARGE_N_SHAPE if ndim in (None, 4) else LARGE_N_SHAPE[-ndim:], dtype=dtype,
+    out.append(("normal", Sample(shape=_rank(LARGE_N_SHAPE, ndim), dtype=dtype,
                                  seed=11, dim=None, correction=correction)))
     # layouts, on well-conditioned data
     normal = Sample(shape=shape, dtype=dtype, scale=1.0, offset=0.5, seed=7, dim=dims_list[-1],
                     correction=correction)
-    out.append(("normal", replace(normal, layout="transposed")))
-    out.append(("normal", replace(normal, layout="expanded", expand_axis=0)))
+    if len(shape) >= 2:
+        out.append(("normal", replace(normal, layout="transposed")))
+    if len(shape) >= 1:
+        out.append(("normal", replace(normal, layout="expanded", expand_axis=0)))
     if len(shape) == 4:
         out.append(("normal", replace(normal, layout="channels_last")))
     return out

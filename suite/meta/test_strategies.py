@@ -62,6 +62,20 @@ def test_bad_arguments_are_named(call, message):
         call()
 
 
-def test_every_regime_has_parameters():
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_every_regime_draws_what_it_names(data):
     for regime in REGIMES:
-        assert sst.regime_parameters(regime, "float16") is not None
+        scale, offset, special = data.draw(sst.regime_parameters(regime, "float32"), label=regime)
+        if regime == "normal":
+            assert 1e-2 <= scale <= 30 and abs(offset) <= 3 * scale
+        elif regime == "ill_conditioned":
+            assert abs(offset) / scale >= 0.999 * 2.0**6  # |mean| >> std: kappa >= u^-1/4 (log-uniform rounding)
+        elif regime == "subnormal":
+            assert scale <= 2.0**-126
+        elif regime == "near_overflow":
+            assert scale >= 300
+        elif regime == "nonfinite":
+            assert special in ("nan", "inf", "-inf", "mixed")
+        elif regime == "constant":
+            assert scale == 0
