@@ -16,7 +16,6 @@ import pytest
 import torch
 
 import cases
-from cases.fooocus import THRESHOLD
 
 from . import sweep as sw
 from .session import fallback_ops
@@ -115,8 +114,11 @@ def check_output(point, out, x):
         return
     ref_std, ref_mean = (t.reshape(-1).double().cpu() for t in sw.fused_call(point.dims)(x.float()))
     got = [t.reshape(-1).cpu() for t in out]
-    if got[0].dtype == torch.bool:  # a decision case: std > threshold
-        expected = ref_std > THRESHOLD
+    if got[0].dtype == torch.bool:  # a decision case: std > threshold, at the call site's own dims/correction
+        case = cases.get(point.variant)
+        site = sw.call_kwargs(case, point.dims)
+        expected = (torch.std(x.double(), dim=site["dim"], correction=site["correction"]) > case.threshold).cpu()
+        expected = expected.reshape(-1)
         assert torch.equal(got[0], expected), f"decision {got[0].tolist()}, should be {expected.tolist()} [{point}]"
         return
     std = got[0].double()
