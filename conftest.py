@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, settings
 
-from suite import devices
+from opcompat import devices
 
 settings.register_profile(
     "ci", derandomize=True, max_examples=200, deadline=None, print_blob=True,

@@ -1,20 +1,21 @@
-"""Registry of decompositions of ``torch.std_mean``.
+"""Registry of decompositions: the cases opcompat tests.
 
 Every module in this folder whose name does not start with ``_`` is imported and its module-level
 ``CASES`` list is collected: dropping a new file here is all it takes to have it tested. A file that
 fails to import, or declares something invalid, becomes a *problem* (named, with the reason) instead of
 crashing discovery; the suite turns each problem into a failing test.
+
+The record types live in the library (``opcompat.registry``) and are re-exported here, so a case file
+needs only ``from cases import Case, Claim``.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-import traceback
-from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ._registry import EQUIVALENT, LAYOUTS, MAX_NDIM, OUTPUTS, PARAMS, REGIMES, SQUARING, Case, CaseError, Claim
+from opcompat.discovery import Problem, discover
+from opcompat.registry import EQUIVALENT, OUTPUTS, PARAMS, SQUARING, Case, CaseError, Claim
+from opcompat.vocab import LAYOUTS, MAX_NDIM, REGIMES
 
 __all__ = [
     "EQUIVALENT",
@@ -34,74 +35,6 @@ __all__ = [
 ]
 
 HERE = Path(__file__).parent
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A case file that could not be used, and why."""
-
-    where: str
-    reason: str
-
-    def __str__(self):
-        return f"{self.where}: {self.reason}"
-
-
-def discover(package: str = __name__, path=None):
-    """Import every case module; return ``(cases, problems)``.
-
-    Cases whose ``available()`` is false in this torch are left out (not a problem: e.g.
-    ``torch._refs.std_mean`` does not exist in old releases).
-    """
-    path = [str(HERE)] if path is None else [str(p) for p in path]
-    cases, problems, seen = [], [], {}
-    for info in sorted(pkgutil.iter_modules(path), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        modname = f"{package}.{info.name}"
-        where = f"cases/{info.name}.py"
-        try:
-            module = importlib.import_module(modname)
-        except CaseError as exc:
-            problems.append(Problem(where, str(exc)))
-            continue
-        except Exception as exc:  # a broken user file must not take the whole run down
-            problems.append(Problem(where, f"failed to import: {type(exc).__name__}: {exc}{_line(exc, info.name)}"))
-            continue
-        declared = getattr(module, "CASES", None)
-        if declared is None:
-            problems.append(Problem(where, "defines no CASES list"))
-            continue
-        if not isinstance(declared, (list, tuple)):
-            problems.append(Problem(where, f"CASES must be a list of Case, got {type(declared).__name__}"))
-            continue
-        for i, case in enumerate(declared):
-            if not isinstance(case, Case):
-                problems.append(Problem(where, f"CASES[{i}] is a {type(case).__name__}, not a cases.Case"))
-                continue
-            case = replace(case, module=where)
-            if case.name in seen:
-                problems.append(Problem(where, f"case name {case.name!r} is already used in {seen[case.name]}"))
-                continue
-            seen[case.name] = where
-            try:
-                if not case.available():
-                    continue
-            except Exception as exc:
-                problems.append(Problem(where, f"case {case.name!r}: available() raised {exc!r}"))
-                continue
-            cases.append(case)
-    return cases, problems
-
-
-def _line(exc, module_name):
-    """' (line N)' of the case file where the import failed, when the traceback reaches it."""
-    if isinstance(exc, SyntaxError):
-        return ""  # its message already carries file and line
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).stem == module_name]
-    return f" (line {frames[-1].lineno})" if frames else ""
-
-
 _cache = None
 
 
@@ -109,7 +42,7 @@ def all_cases():
     """The discovered cases and problems of this package, imported once per process."""
     global _cache
     if _cache is None:
-        _cache = discover()
+        _cache = discover(__name__, [HERE])
     return _cache
 
 

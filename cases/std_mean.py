@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import torch
 
+from opcompat.forms import count, mean, squeeze_like, total
+from opcompat.reference import FUSED, STD_MEAN_CALL
+
 from . import SQUARING, Case, Claim
-from ._forms import count, mean, squeeze_like, total
 
-REPLACES = "torch.std_mean(x, dim, correction=c, keepdim)"
-
-
-
-def fused(x, *, dim, correction, keepdim):
-    return torch.std_mean(x, dim=dim, correction=correction, keepdim=keepdim)
+REPLACES = STD_MEAN_CALL
 
 
 def std_plus_mean(x, *, dim, correction, keepdim):
@@ -76,8 +73,7 @@ def _has_refs_std_mean() -> bool:
 
 
 CASES = [
-    Case("fused", fused, REPLACES, Claim(), source="torch.std_mean itself: the reference, run on the device",
-         notes="the op whose MPS fallback started it all"),
+    FUSED,
     Case("std_plus_mean", std_plus_mean, REPLACES, Claim(),
          source="Fooocus advice, step-by-step fix (anisotropic.py): torch.std + torch.mean"),
     # var = std^2 overflows float16 once std > 256 and underflows for subnormal spreads, where std does not.

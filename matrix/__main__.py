@@ -13,7 +13,7 @@ import sys
 COMMANDS = {
     "verdicts": ("matrix.verdicts_cmd", "print the verdict table: is each case equivalent to torch.std_mean?"),
     "predict": ("matrix.predict.cli", "predict MPS support of ops for a torch release from its macOS wheel"),
-    "trace": ("matrix.trace", "list the aten overloads each case reaches"),
+    "trace": ("matrix.trace_cmd", "list the aten overloads each case reaches"),
     "probe": ("matrix.probe_cmd", "probe ops and cases on a device and write a result file"),
     "here": ("matrix.here", "produce this machine's rows: probe + verdicts + matrix"),
     "build": ("matrix.build", "merge result files into matrix/MATRIX.md"),

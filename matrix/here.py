@@ -24,9 +24,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import torch
+
 from matrix import build as builder
 from matrix import probe as probing
 from matrix import results
+from opcompat import devices
 
 QUICK_DTYPES = ("float32", "float16")
 VERDICT_TIMEOUT = 1800.0
@@ -45,8 +48,6 @@ def add_arguments(parser):
 
 
 def available_devices() -> list:
-    import torch
-
     found = ["cpu"]
     if torch.cuda.is_available():
         found.append("cuda")
@@ -57,8 +58,6 @@ def available_devices() -> list:
 
 
 def run(args) -> int:
-    from suite import devices
-
     chosen = args.device or available_devices()
     for name in chosen:
         try:
@@ -69,9 +68,7 @@ def run(args) -> int:
     dtypes = QUICK_DTYPES if args.quick else probing.DTYPES
     start = time.monotonic()
     print(f"tracing the ops of torch.std_mean and every case ({', '.join(probing.TRACE_DTYPES)})", flush=True)
-    from matrix.trace import trace_all
-
-    traces = {d: trace_all(d) for d in probing.TRACE_DTYPES}
+    traces = probing.trace_cases()
     harness = probing.opcompat_info()
     written = []
     for device in chosen:

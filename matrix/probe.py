@@ -1,6 +1,6 @@
 """Device probe: does each traced op overload, and each case, run on a device, and how?
 
-For every op overload the tracer finds (``matrix.trace.trace_all`` at float32 and float16) and every
+For every op overload the tracer finds (``opcompat.trace.trace_all`` at float32 and float16) and every
 probed dtype, the traced call is replayed in a child process (matrix.probe_child) on the device and on
 the CPU, and gets one status:
 
@@ -40,6 +40,15 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import torch
+from packaging.version import Version
+
+import cases
+from matrix.predict import predict
+from matrix.simulated_mps import DEVICE_NAME as SIMULATED_DEVICE_NAME
+from matrix.simulated_mps import prediction_table
+from opcompat.trace import trace_all
 
 ROOT = Path(__file__).resolve().parents[1]
 DTYPES = ("float32", "float16", "bfloat16", "float64")
@@ -104,6 +113,12 @@ def classify(seen: dict):
 
 
 # -- what to probe ---------------------------------------------------------------------------------
+def trace_cases() -> dict:
+    """{dtype: trace_all(every registered case, dtype)} at TRACE_DTYPES."""
+    registered = cases.all_cases()[0]
+    return {d: trace_all(registered, d) for d in TRACE_DTYPES}
+
+
 def traced(traces=None):
     """(op calls, {case: {trace dtype: [(op, dtype it ran at)]}}) from the tracer at TRACE_DTYPES.
 
@@ -111,9 +126,7 @@ def traced(traces=None):
     ``traces`` (tests): {dtype: trace_all(dtype)}.
     """
     if traces is None:
-        from matrix.trace import trace_all
-
-        traces = {d: trace_all(d) for d in TRACE_DTYPES}
+        traces = trace_cases()
     calls, case_ops = {}, {}
     for dtype in TRACE_DTYPES:
         for name, found in traces.get(dtype, {}).items():
@@ -372,17 +385,11 @@ def _case_row(item, first, second, op_status):
 # -- predictions and machine descriptions -------------------------------------------------------------------
 def installed_torch_version() -> str:
     """The installed torch's release, without the local build tag ("2.13.0+cpu" -> "2.13.0")."""
-    import torch
-    from packaging.version import Version
-
     return Version(torch.__version__).base_version
 
 
 def installed_prediction(ops) -> dict:
     """What matrix.predict says the installed torch's macOS build does with ``ops`` (simulated MPS)."""
-    from matrix.predict import predict
-    from matrix.simulated_mps import prediction_table
-
     return prediction_table(predict(installed_torch_version(), list(ops), download=False))
 
 
@@ -447,7 +454,6 @@ def slugify(text: str) -> str:
 
 def machine_info(device: str, simulated: bool = False) -> dict:
     """device, device_name, os, python and a hostname-free slug naming this kind of machine."""
-    import torch
 
     kind = device.split(":")[0]
     system, arch = platform.system(), platform.machine()
@@ -455,9 +461,7 @@ def machine_info(device: str, simulated: bool = False) -> dict:
     if kind == "cuda":
         name = torch.cuda.get_device_name(torch.device(device))
     elif kind == "mps" and simulated:
-        from matrix.simulated_mps import DEVICE_NAME
-
-        name = DEVICE_NAME
+        name = SIMULATED_DEVICE_NAME
     elif kind == "mps":
         name = f"Apple MPS, {cpu_model()}"
     else:
@@ -470,7 +474,6 @@ def machine_info(device: str, simulated: bool = False) -> dict:
 
 
 def torch_info() -> dict:
-    import torch
 
     return {"version": torch.__version__, "git": getattr(torch.version, "git_version", None),
             "cuda": torch.version.cuda}

@@ -23,6 +23,11 @@ from contextlib import nullcontext
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+import cases
+from matrix.simulated_mps import SimulatedDevice
+from opcompat.samples import Sample
+from opcompat.trace import IGNORED, TRACE_SHAPE, overload_name
+
 PREFIX = "@@opcompat "
 FALLBACK_MARK = "will fall back to run on the CPU"
 
@@ -60,8 +65,6 @@ class RealDevice:
 
 def make_device(job):
     if job.get("simulate"):
-        from matrix.simulated_mps import SimulatedDevice
-
         return SimulatedDevice(job.get("prediction") or {})
     return RealDevice(job["device"])
 
@@ -178,8 +181,6 @@ class OpsReached(TorchDispatchMode):
         return False  # see SimulatedMPS: keeps torch._dynamo from being imported in every child
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        from matrix.trace import IGNORED, overload_name
-
         name = overload_name(func)
         if name not in IGNORED:  # recorded before it runs: the op that raises is the one to name
             self.reached.add((name, _tensor_dtype(args)))
@@ -198,10 +199,6 @@ def _tensor_dtype(values):
 
 
 def run_case(item, device, gen, seen):
-    import cases
-    from matrix.trace import TRACE_SHAPE
-    from suite.samples import Sample
-
     case = cases.get(item["case"])
     sample = Sample(shape=TRACE_SHAPE, dtype=item["dtype"], dim=(1, 2, 3), correction=1, keepdim=True)
     kwargs = {**sample.kwargs(), **case.fixed}

@@ -22,6 +22,8 @@ from tabulate import tabulate
 
 from matrix import probe as probing
 from matrix import results
+from matrix.predict import RELEASES, PredictError, predict
+from opcompat import devices
 
 
 def add_arguments(parser):
@@ -55,8 +57,6 @@ def run(args) -> int:
               file=sys.stderr)
         return 2
     if not args.simulate:
-        from suite import devices
-
         try:
             devices.resolve(args.device)
         except devices.DeviceError as exc:
@@ -95,8 +95,6 @@ def predicted_machine() -> dict:
 
 
 def predict_all(releases=None, directory=results.RESULTS_DIR) -> int:
-    from matrix.predict import RELEASES, PredictError, predict
-
     calls, case_ops = probing.traced()
     ops = [c.op for c in calls]
     failed = 0

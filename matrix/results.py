@@ -11,7 +11,7 @@ Fields (``schema_version`` 1):
   ``created``: UTC ISO-8601 time;
 - ``ops``: [{op, dtype, status, message, evidence}]: one row per traced op overload and dtype;
 - ``cases``: [{case, dtype, runs_on_device, fallback_ops, message}];
-- ``verdicts``: [suite.verdicts.Verdict.to_json()] (measured files only; may be empty);
+- ``verdicts``: [opcompat.verdicts.Verdict.to_json()] (measured files only; may be empty);
 - optional ``opcompat``: {commit, dirty}: the harness that measured (verdicts change with its battery).
 
 Writing is atomic (a temporary file in the same folder, then os.replace) and serialised by a lock, so

@@ -27,7 +27,7 @@ import warnings
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from matrix.trace import overload_name
+from opcompat.trace import overload_name
 
 FALLBACK_ENV = "PYTORCH_ENABLE_MPS_FALLBACK"
 DEVICE_NAME = "simulated MPS (the CPU, with the predicted MPS dispatch table)"

@@ -9,8 +9,8 @@ import warnings
 from tabulate import tabulate
 
 import cases
-from suite import devices
-from suite.verdicts import CORRECTIONS, corrections_for, table
+from opcompat import devices
+from opcompat.verdicts import CORRECTIONS, corrections_for, table
 
 
 def add_arguments(parser):

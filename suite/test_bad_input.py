@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import cases
-from suite.compare import evaluate
-from suite.samples import InputError, Sample, check_input
+from opcompat.compare import evaluate
+from opcompat.samples import InputError, Sample, check_input
 
 
 @pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool])

@@ -11,11 +11,11 @@ from hypothesis import assume, given
 
 import cases
 from cases import REGIMES
-from suite import device_quirks
-from suite.compare import evaluate, max_kappa, min_slice_variance, pin
-from suite.devices import supports_fractional_correction
-from suite.strategies import samples
-from suite.tolerances import SMALLEST_NORMAL
+from opcompat import device_quirks
+from opcompat.compare import evaluate, max_kappa, min_slice_variance, pin
+from opcompat.devices import supports_fractional_correction
+from opcompat.strategies import samples
+from opcompat.tolerances import SMALLEST_NORMAL
 
 CASES, PROBLEMS = cases.all_cases()
 

@@ -11,7 +11,7 @@ import warnings
 import pytest
 
 import cases
-from suite.verdicts import judge
+from opcompat.verdicts import judge
 
 # (case, correction, dtype, equivalent?, causes that must be named)
 PINNED = [
@@ -64,7 +64,7 @@ def test_rescale_ratio_is_unbiased(device):
     """RescaleCFG only uses ro_pos / ro_cfg: the biased replacement's sqrt(N/(N-1)) factor cancels there."""
     import torch
 
-    from suite.samples import Sample
+    from opcompat.samples import Sample
 
     case = cases.get("rescale_manual")
     cond = Sample(shape=(2, 4, 16, 16), dtype="float32", seed=1).build(device)

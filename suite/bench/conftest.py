@@ -11,7 +11,7 @@ import dataclasses
 import pytest
 import torch
 
-from suite import devices
+from opcompat import devices
 
 from . import sweep as sw
 from .session import BenchSession

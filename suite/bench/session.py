@@ -12,8 +12,9 @@ import warnings
 import pytest
 import torch
 
-from suite.samples import DTYPES
-from suite.verdicts import corrections_for, judge
+from opcompat.samples import DTYPES
+from opcompat.trace import trace
+from opcompat.verdicts import corrections_for, judge
 
 from . import sweep as sw
 from .timing import WORKSPACE_FACTOR, Clock, check_fits, make_rotation, release, rotation_budget, rotation_count
@@ -78,8 +79,6 @@ class BenchSession:
         """Whether the case reaches aten::std_mean itself (then it cannot avoid the op's fallback)."""
         key = (case.name, dims, dtype)
         if key not in self._uses_fused:
-            from matrix.trace import trace  # imported when first needed: it loads torch's dispatch machinery
-
             x = torch.randn(TRACE_SHAPE, dtype=DTYPES[dtype])
             ops = [c.op for c in trace(sw.case_call(case, dims), x)]
             self._uses_fused[key] = any(op.startswith("aten::std_mean") for op in ops)

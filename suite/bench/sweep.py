@@ -22,7 +22,7 @@ from typing import Optional
 import torch
 
 import cases
-from suite.samples import DTYPES
+from opcompat.samples import DTYPES
 
 from .timing import RoundPolicy
 

@@ -27,7 +27,7 @@ from typing import Optional
 
 import torch
 
-from suite import devices
+from opcompat import devices
 
 MiB = 1024**2
 GiB = 1024**3

@@ -6,9 +6,9 @@ import torch
 
 import cases
 from cases import Case, Claim
-from suite import tolerances as tol
-from suite.compare import Target, evaluate, max_kappa
-from suite.samples import Sample
+from opcompat import tolerances as tol
+from opcompat.compare import Target, evaluate, max_kappa
+from opcompat.samples import Sample
 
 
 def _case(fn, name="probe_case"):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 import cases
-from suite import device_quirks
-from suite.compare import Target, evaluate
-from suite.samples import Sample
+from opcompat import device_quirks
+from opcompat.compare import Target, evaluate
+from opcompat.samples import Sample
 
 SUBNORMAL = Sample(shape=(64,), dtype="float32", regime="subnormal", scale=1e-39, correction=0)
 CPU_QUIRK = device_quirks.Quirk("cpu", "subnormal", ("float32",), "test quirk")
@@ -16,8 +16,7 @@ CPU_QUIRK = device_quirks.Quirk("cpu", "subnormal", ("float32",), "test quirk")
 def _flushing_fused(monkeypatch):
     """Pretend the device's std_mean flushes subnormal spreads, as CUDA's does."""
     flushing = cases.Case("fused", cases.get("two_pass_corrected").fn, "torch.std_mean", cases.Claim(), source="t")
-    real_get = cases.get
-    monkeypatch.setattr(cases, "get", lambda name: flushing if name == "fused" else real_get(name))
+    monkeypatch.setattr(device_quirks, "FUSED", flushing)
 
 
 def test_no_quirk_on_cpu_for_a_flushing_form():

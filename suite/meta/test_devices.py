@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from suite import devices
+from opcompat import devices
 
 
 @pytest.mark.parametrize(("name", "needle"), [

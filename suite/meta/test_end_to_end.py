@@ -30,7 +30,7 @@ WRONG = """
 RIGHT = """
     import torch
     from cases import Case, Claim
-    from cases._forms import mean
+    from opcompat.forms import mean
 
     def via_var(x, *, dim, correction, keepdim):  # var in float64: no float16 overflow, no underflow
         var = torch.var(x.double(), dim=dim, correction=correction, keepdim=keepdim)
@@ -41,7 +41,7 @@ RIGHT = """
 
 
 def _project_copy(tmp_path):
-    for name in ("cases", "suite", "conftest.py", "pyproject.toml"):
+    for name in ("opcompat", "cases", "suite", "conftest.py", "pyproject.toml"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__", "meta"))

@@ -12,7 +12,7 @@ import torch
 from matrix import probe as probing
 from matrix.__main__ import main as matrix_main
 from matrix.probe_child import DeviceArg, decode
-from matrix.trace import OpCall, trace
+from opcompat.trace import OpCall, trace
 
 pytestmark = pytest.mark.meta
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -71,7 +71,7 @@ def test_decode_substitutes_the_probed_dtype_and_keeps_other_arguments():
 
 def test_cpu_probe_finds_std_mean_native():
     import cases
-    from matrix.trace import trace_case
+    from opcompat.trace import trace_case
 
     x = torch.randn(2, 4, 16, 16)
     traces = {"float32": {"torch.std_mean": trace(lambda t: torch.std_mean(t, dim=(1, 2, 3)), x),
@@ -149,7 +149,6 @@ def test_here_refuses_an_absent_device(capsys):
 
 def test_here_writes_a_measured_file_per_device_and_builds(tmp_path, monkeypatch, capsys):
     import matrix.here as here
-    import matrix.trace
 
     def fake_probe(device, **kwargs):
         ops = [{"op": "aten::std_mean.correction", "dtype": "float32", "status": "native", "message": "",
@@ -159,7 +158,7 @@ def test_here_writes_a_measured_file_per_device_and_builds(tmp_path, monkeypatch
 
     verdict = {"case": "fused", "correction": 1, "dtype": "float32", "device": "cpu", "equivalent": True,
                "causes": [], "failing_regimes": [], "counterexample": ""}
-    monkeypatch.setattr(matrix.trace, "trace_all", lambda dtype: {})
+    monkeypatch.setattr(here.probing, "trace_cases", lambda: {})
     monkeypatch.setattr(here.probing, "probe", fake_probe)
     monkeypatch.setattr(here, "judge", lambda device, dtypes=None: ([verdict], ""))
     assert matrix_main(["here", "--device", "cpu", "--results", str(tmp_path)]) == 0

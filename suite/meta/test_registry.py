@@ -58,11 +58,11 @@ def test_discovery_reports_broken_files_and_keeps_good_ones(tmp_path):
         sys.path.remove(str(tmp_path))
     assert [c.name for c in found] == ["good_one"]
     text = "\n".join(map(str, problems))
-    assert "cases/syntax.py: failed to import: SyntaxError: invalid syntax (syntax.py, line 1)" in text
-    assert "cases/nonsense.py: case 'bad'" in text and "claim correction must be a number >= 0" in text
-    assert "cases/nolist.py: defines no CASES list" in text
-    assert "cases/wrongtype.py: CASES[0] is a str, not a cases.Case" in text
-    assert "cases/zdup.py: case name 'good_one' is already used in cases/good.py" in text
+    assert "mycases/syntax.py: failed to import: SyntaxError: invalid syntax (syntax.py, line 1)" in text
+    assert "mycases/nonsense.py: case 'bad'" in text and "claim correction must be a number >= 0" in text
+    assert "mycases/nolist.py: defines no CASES list" in text
+    assert "mycases/wrongtype.py: CASES[0] is a str, not a Case" in text
+    assert "mycases/zdup.py: case name 'good_one' is already used in mycases/good.py" in text
 
 
 def test_shipped_cases_cover_the_brief():

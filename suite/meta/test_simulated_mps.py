@@ -14,7 +14,7 @@ import torch
 
 from matrix import probe as probing
 from matrix import simulated_mps
-from matrix.trace import trace, trace_case
+from opcompat.trace import trace, trace_case
 
 pytestmark = pytest.mark.meta
 STD_MEAN = "aten::std_mean.correction"

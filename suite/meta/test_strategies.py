@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from cases import REGIMES
-from suite import strategies as sst
-from suite.samples import Sample
+from opcompat import strategies as sst
+from opcompat.samples import Sample
 
 
 @settings(max_examples=100, deadline=None)

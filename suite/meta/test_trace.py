@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from matrix.trace import trace
+from opcompat.trace import trace
 
 
 @pytest.mark.meta

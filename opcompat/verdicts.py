@@ -1,7 +1,7 @@
 """Verdicts: is a case equivalent to the op it replaces, at a correction and dtype, and if not, why.
 
-Equivalent means: on every input of the fixed battery (suite.witnesses), every output matches CPU
-``torch.std_mean`` at the caller's correction (suite.compare). Otherwise the causes are named where
+Equivalent means: on every input of the fixed battery (opcompat.witnesses), every output matches CPU
+``torch.std_mean`` at the caller's correction (opcompat.compare). Otherwise the causes are named where
 they can be identified:
 
 - wrong correction: the output matches the truth at another correction;
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cases._forms import count
+from opcompat.forms import count
 
 from . import device_quirks
 from .compare import Target, evaluate, reference_target

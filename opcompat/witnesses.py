@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from cases import REGIMES
-
 from .samples import DTYPES, Sample
 from .tolerances import SMALLEST_NORMAL, UNIT_ROUNDOFF
+from .vocab import REGIMES
 
 GENERIC_SHAPE = (4, 8, 16, 16)  # 8192 elements; reductions of 16 .. 8192
 GENERIC_DIMS = (None, (1, 2, 3), -1)

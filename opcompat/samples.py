@@ -11,15 +11,9 @@ from dataclasses import dataclass
 
 import torch
 
-from cases import LAYOUTS  # noqa: F401  (re-exported for strategies)
-from cases._forms import count, reduced_dims
+from .forms import count, reduced_dims
+from .vocab import DTYPES
 
-DTYPES = {
-    "float64": torch.float64,
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-}
 FLOAT16_MAX = 65504.0
 
 
@@ -106,7 +100,7 @@ class Sample:
         """A runnable snippet that rebuilds this input and calls the case and the reference."""
         return (
             "import torch, cases\n"
-            "from suite.samples import Sample\n"
+            "from opcompat.samples import Sample\n"
             f"s = {self!r}\n"
             f"x = s.build({device!r})\n"
             f"print(cases.get({case_name!r}).fn(x, **s.kwargs()))\n"

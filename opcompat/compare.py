@@ -2,7 +2,7 @@
 
 Order, as numpy.testing does it: shape and dtype first, then NaN/inf positions, then values.
 Truth is float64 ``std_mean`` on the CPU; the *reference* is CPU ``torch.std_mean`` at the input's
-dtype. A value passes when its error against truth is within the budget of suite.tolerances, or no
+dtype. A value passes when its error against truth is within the budget of opcompat.tolerances, or no
 more than ``k_ref`` times the reference's own error.
 """
 
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from cases import _forms as forms
-from cases._forms import count, reduced_dims
+from opcompat import forms
+from opcompat.forms import count, reduced_dims
 
 from . import devices
 from . import tolerances as tol

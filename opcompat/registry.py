@@ -12,23 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-# Input regimes a claim may leave out of its domain; the strategies in suite/ draw from the same names.
-REGIMES = (
-    "normal",  # standard normal
-    "ill_conditioned",  # |mean| >> std: catastrophic cancellation territory
-    "tiny_spread",  # spread near the dtype's resolution of the mean
-    "constant",  # every element equal: std is exactly 0
-    "near_overflow",  # magnitudes whose squares overflow float16
-    "subnormal",  # values in the subnormal range
-    "nonfinite",  # NaN / +inf / -inf injected
-)
-# Memory layouts the strategies draw; a claim may leave one out too (an expanded axis makes every
-# slice along it constant).
-LAYOUTS = ("contiguous", "transposed", "expanded", "channels_last")
-# ... and a dtype (a form that sums squares in float16 overflows once N * var > 65504).
-DTYPE_NAMES = ("float32", "float16", "bfloat16", "float64")
+from .vocab import DTYPE_NAMES, LAYOUTS, MAX_NDIM, REGIMES
+
 OUTPUTS = ("std", "mean")
-MAX_NDIM = 5  # the strategies draw ranks 0..5
 PARAMS = ("dim", "correction", "keepdim")
 # Forms that square in the input dtype: (x - m) ** 2 overflows float16 where the fused op (which
 # accumulates in float32) does not, and underflows near the subnormal range. Their claims leave those

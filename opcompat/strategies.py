@@ -13,10 +13,9 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.extra.numpy import array_shapes
 
-from cases import REGIMES
-
 from .samples import DTYPES, Sample
 from .tolerances import SMALLEST_NORMAL, UNIT_ROUNDOFF
+from .vocab import REGIMES
 
 # Largest side per rank, so every drawn tensor stays under ~8k elements (fast on any device).
 MAX_SIDE = {0: 1, 1: 64, 2: 32, 3: 16, 4: 8, 5: 6}
@@ -103,7 +102,7 @@ def regime_parameters(regime: str, dtype: str):
 def samples(*, dtypes, regimes=REGIMES, ndim=None, fractional_correction=True, exclude_layouts=()):
     """A ``Sample``: shape, call arguments, dtype (from ``dtypes``), layout and value regime.
 
-    - ``dtypes``: names from suite.samples.DTYPES the device supports.
+    - ``dtypes``: names from opcompat.samples.DTYPES the device supports.
     - ``regimes``: value regimes to draw from (a claim's domain); shrinks towards the first.
     - ``ndim``: pin the rank (call sites: 4); None draws 0..5.
     - ``exclude_layouts``: layouts outside a claim's domain.

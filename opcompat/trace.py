@@ -8,16 +8,13 @@ probe can replay it on a device.
 
 from __future__ import annotations
 
-import json
-import sys
 from dataclasses import asdict, dataclass
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
-import cases
-from suite.samples import Sample
+from .samples import Sample
 
 # Bookkeeping ops every program reaches; they say nothing about std_mean support.
 IGNORED = {"aten::detach.default", "aten::alias.default", "aten::lift_fresh.default"}
@@ -111,26 +108,10 @@ REFERENCE_CALLS = {
 }
 
 
-def trace_all(dtype="float32") -> dict:
-    """{"torch.std_mean": [OpCall, ...], ..., "case:fused": [...], ...}."""
+def trace_all(cases, dtype="float32") -> dict:
+    """{"torch.std_mean": [OpCall, ...], ..., "case:fused": [...], ...} for the reference calls and ``cases``."""
     x = Sample(shape=TRACE_SHAPE, dtype=dtype).build("cpu")
     out = {name: trace(fn, x) for name, fn in REFERENCE_CALLS.items()}
-    for case in cases.all_cases()[0]:
+    for case in cases:
         out[f"case:{case.name}"] = trace_case(case, dtype)
     return out
-
-
-def add_arguments(parser):
-    parser.add_argument("--dtype", default="float32", help="dtype of the traced input (default: float32)")
-    parser.add_argument("--json", action="store_true", help="print the calls with their arguments as JSON")
-
-
-def run(args) -> int:
-    traced = trace_all(args.dtype)
-    if args.json:
-        json.dump({k: [c.to_json() for c in v] for k, v in traced.items()}, sys.stdout, indent=1)
-        print()
-        return 0
-    for name, calls in traced.items():
-        print(f"{name}: {', '.join(c.op for c in calls)}")
-    return 0

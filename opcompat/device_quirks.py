@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
+from .compare import evaluate, pin, reference_target
+from .reference import FUSED
+
 
 @dataclass(frozen=True)
 class Quirk:
@@ -47,17 +50,13 @@ def explains(case, sample, device, outcome):
     claim) and must fail the same input in the same way: every (output, kind) of the case's
     mismatches must be among its own.
     """
-    from cases import get
-
-    from .compare import evaluate, pin, reference_target
-
     sample = pin(case, sample)  # the fused op is called as the case's caller calls it
     quirk = matching(device, sample.regime, sample.dtype)
     if quirk is None or case.outputs == ("decision",):
         return None
     if case.name == "fused" and torch.device(device).type == "cpu":
         return None
-    fused = evaluate(get("fused"), sample, device, target=reference_target(case, sample))
+    fused = evaluate(FUSED, sample, device, target=reference_target(case, sample))
     if fused.ok:
         return None
     shared = {(m.output, m.kind) for m in fused.mismatches}
