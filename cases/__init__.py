@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import opcompat.families  # noqa: F401  (registers every op family before a case names one)
+from opcompat.calls import Call, TensorSpec, tensor
 from opcompat.discovery import Problem, discover
+from opcompat.family import Family
 from opcompat.registry import EQUIVALENT, OUTPUTS, PARAMS, SQUARING, Case, CaseError, Claim
 from opcompat.vocab import LAYOUTS, MAX_NDIM, REGIMES
 
@@ -25,13 +28,17 @@ __all__ = [
     "PARAMS",
     "REGIMES",
     "SQUARING",
+    "Call",
     "Case",
     "CaseError",
     "Claim",
+    "Family",
     "Problem",
+    "TensorSpec",
     "all_cases",
     "discover",
     "get",
+    "tensor",
 ]
 
 HERE = Path(__file__).parent

@@ -9,7 +9,7 @@ import warnings
 from tabulate import tabulate
 
 import cases
-from opcompat import devices
+from opcompat import devices, family
 from opcompat.verdicts import CORRECTIONS, corrections_for, table
 
 
@@ -32,16 +32,19 @@ def selected(args):
         raise devices.DeviceError(f"--dtype {', '.join(missing)}: not supported on {device} "
                                   f"(supported: {', '.join(available)})")
     found, problems = cases.all_cases()
-    for p in problems:
-        print(f"warning: {p}", file=sys.stderr)
+    if problems:  # a broken case file must not read as a complete table
+        raise cases.CaseError("case files with problems:\n" + "\n".join(f"  {p}" for p in problems))
     chosen = [cases.get(n) for n in args.case] if args.case else found
+    # integer families (isin, cumsum) are judged at their own dtypes, on every device
+    dtypes += tuple(d for name in dict.fromkeys(c.family for c in chosen) for d in family.get(name).dtypes
+                    if not d.startswith(("float", "bfloat")) and d not in dtypes and not args.dtype)
     return device, dtypes, chosen
 
 
 def run(args) -> int:
     try:
         device, dtypes, chosen = selected(args)
-    except (devices.DeviceError, KeyError) as exc:
+    except (devices.DeviceError, KeyError, cases.CaseError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     corrections = tuple(args.correction or CORRECTIONS)
@@ -56,13 +59,21 @@ def run(args) -> int:
 
 
 def render(verdicts, chosen, dtypes, corrections, device) -> str:
+    """One table per family (its own dtype columns), in the order the families' cases come."""
     by_key = {(v.case, v.correction, v.dtype): v for v in verdicts}
-    rows = []
-    for case in chosen:
-        for c in corrections_for(case, corrections):
-            rows.append([case.name, f"{c:g}", case.claim.describe()]
-                        + [by_key[(case.name, c, d)].cell() for d in dtypes])
     info = devices.describe(device)
-    head = (f"Verdicts on {info['device']} ({info['device_name']}), torch {info['torch']}: "
-            "each case vs CPU torch.std_mean at the caller's correction")
-    return head + "\n\n" + tabulate(rows, headers=["case", "correction", "claims", *dtypes], tablefmt="github")
+    parts = [f"Verdicts on {info['device']} ({info['device_name']}), torch {info['torch']}: "
+             "each case vs its family's op on the CPU (std_mean: at the caller's correction)"]
+    for name in dict.fromkeys(case.family for case in chosen):
+        fam = family.get(name)
+        columns = [d for d in fam.dtypes if d in dtypes or not d.startswith(("float", "bfloat"))]
+        rows = []
+        for case in (c for c in chosen if c.family == name):
+            for c in corrections_for(case, corrections):
+                rows.append([name, case.name, "-" if c is None else f"{c:g}", case.claim.describe(name)]
+                            + [by_key[(case.name, c, d)].cell() if (case.name, c, d) in by_key else "-"
+                               for d in columns])
+        parts.append(f"{fam.call} ({', '.join(fam.ops)}):\n\n"
+                     + tabulate(rows, headers=["family", "case", "correction", "claims", *columns],
+                                tablefmt="github"))
+    return "\n\n".join(parts)

@@ -50,6 +50,8 @@ def explains(case, sample, device, outcome):
     claim) and must fail the same input in the same way: every (output, kind) of the case's
     mismatches must be among its own.
     """
+    if case.family != "std_mean":  # the rows below are std_mean's; other families have none yet
+        return None
     sample = pin(case, sample)  # the fused op is called as the case's caller calls it
     quirk = matching(device, sample.regime, sample.dtype)
     if quirk is None or case.outputs == ("decision",):

@@ -2,21 +2,11 @@
 
 The library needs it without the case folder (device quirks run the device's own fused op on the
 input a case failed); ``cases/std_mean.py`` lists the same record, so it is tested like any case.
+It is defined with its family (``opcompat.families.std_mean``) and re-exported here.
 """
 
 from __future__ import annotations
 
-import torch
+from .families.std_mean import FUSED, STD_MEAN_CALL, fused
 
-from .registry import EQUIVALENT, Case
-
-STD_MEAN_CALL = "torch.std_mean(x, dim, correction=c, keepdim)"
-
-
-def fused(x, *, dim, correction, keepdim):
-    return torch.std_mean(x, dim=dim, correction=correction, keepdim=keepdim)
-
-
-FUSED = Case("fused", fused, STD_MEAN_CALL, EQUIVALENT,
-             source="torch.std_mean itself: the reference, run on the device",
-             notes="the op whose MPS fallback started it all")
+__all__ = ["FUSED", "STD_MEAN_CALL", "fused"]

@@ -1,7 +1,9 @@
-"""Every case must compute what it claims, on the device under test, for every input in its domain.
+"""Every case must compute what it claims, on the device under test, for every input in its domain,
+whatever its op family.
 
 A case that claims equivalence and is wrong fails here with hypothesis' shrunk counterexample, the
-comparison report, and a runnable repro.
+comparison report, and a runnable repro. Each case's property has its own hypothesis database key
+(``claim_property``), so an example saved for one case is never replayed against another.
 """
 
 from __future__ import annotations
@@ -10,12 +12,8 @@ import pytest
 from hypothesis import assume, given
 
 import cases
-from cases import REGIMES
-from opcompat import device_quirks
-from opcompat.compare import evaluate, max_kappa, min_slice_variance, pin
-from opcompat.devices import supports_fractional_correction
-from opcompat.strategies import samples
-from opcompat.tolerances import SMALLEST_NORMAL
+from opcompat import device_quirks, family
+from opcompat.compare import pinned, run
 
 CASES, PROBLEMS = cases.all_cases()
 
@@ -25,36 +23,48 @@ def test_case_files_load():
     assert not PROBLEMS, "case files with problems:\n" + "\n".join(f"  {p}" for p in PROBLEMS)
 
 
-@pytest.mark.claims
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_claim(case, device, device_dtypes):
-    domain = [r for r in REGIMES if r not in case.claim.excludes]
-    dtypes = [d for d in device_dtypes if d not in case.claim.excludes]
-    if not dtypes:
-        pytest.skip(f"{case.name} claims nothing for the dtypes {device} has ({', '.join(device_dtypes)})")
-    strategy = samples(dtypes=dtypes, regimes=domain, ndim=case.ndim,
-                       fractional_correction=supports_fractional_correction(),
-                       exclude_layouts=case.claim.excludes)
+def database_key(case) -> bytes:
+    """What makes a case's property test its own in hypothesis' example database."""
+    return f"opcompat-claim:{case.family}:{case.module}:{case.name}".encode()
 
-    @given(sample=strategy)
+
+def claim_property(case, device, dtypes):
+    """The hypothesis test of ``case``'s claim on ``device`` over ``dtypes``: a fresh ``@given`` per case,
+    whose digest (hence database key and derandomized seed) includes the case's identity."""
+    fam = family.get(case.family)
+
+    @given(sample=fam.samples(case, dtypes))
     def claim_holds(sample):
         __tracebackhide__ = True
-        pinned = pin(case, sample)  # as the call site calls it: its pinned dim/keepdim/correction
-        if case.claim.max_kappa is not None or "subnormal" in case.claim.excludes:
-            x64 = pinned.build("cpu").double()
-        if case.claim.max_kappa is not None:
-            assume(max_kappa(x64, pinned.dim) <= case.claim.max_kappa)
-        if "subnormal" in case.claim.excludes:
-            # the regime is a property of the data: any slice whose squared deviations are subnormal
-            assume(min_slice_variance(x64, pinned.dim) >= SMALLEST_NORMAL[sample.torch_dtype])
-        outcome = evaluate(case, sample, device)
+        if fam.in_claim is not None:
+            assume(fam.in_claim(case, sample))
+        outcome = run(case, sample, device)
         if not outcome.ok and not device_quirks.explains(case, sample, device, outcome):
-            message = f"claim broken: {case.claim.describe()}\n{outcome.report()}"
-            repro = "repro:\n" + pinned.repro(case.name, str(device))
+            message = f"claim broken: {case.claim.describe(case.family)}\n{outcome.report()}"
+            repro = "repro:\n" + pinned(case, sample).repro(case.name, str(device))
             if not hasattr(AssertionError, "add_note"):  # Python < 3.11 (torch 1.13 runs on 3.10)
                 raise AssertionError(f"{message}\n{repro}")
             error = AssertionError(message)
             error.add_note(repro)
             raise error
 
-    claim_holds()
+    # hypothesis keys its database by the inner test's digest, the same for every case of this
+    # nested function; _hypothesis_internal_add_digest is what its pytest plugin sets per parametrization.
+    claim_holds.hypothesis.inner_test._hypothesis_internal_add_digest = database_key(case)
+    return claim_holds
+
+
+def claim_dtypes(case, device_dtypes) -> list:
+    """The dtypes a case's claim covers on this device: its family's, the device's float ones, minus excluded."""
+    fam = family.get(case.family)
+    own = [d for d in fam.dtypes if d not in case.claim.excludes]
+    return [d for d in own if d in device_dtypes or not d.startswith(("float", "bfloat"))]
+
+
+@pytest.mark.claims
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_claim(case, device, device_dtypes):
+    dtypes = claim_dtypes(case, device_dtypes)
+    if not dtypes:
+        pytest.skip(f"{case.name} claims nothing for the dtypes {device} has ({', '.join(device_dtypes)})")
+    claim_property(case, device, dtypes)()
