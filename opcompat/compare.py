@@ -27,7 +27,7 @@ from opcompat.forms import count, reduced_dims
 
 from . import devices, family
 from . import tolerances as tol
-from .samples import Sample, check_input, degenerate_note
+from .samples import InputError, Sample, check_input, degenerate_note
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,10 @@ def evaluate(case, sample: Sample, device="cpu", target: Target = None) -> Outco
     """Run ``case`` on ``device`` and compare each of its outputs; never raises for a case's own failure."""
     sample = pin(case, sample)
     kw = sample.kwargs()
+    try:
+        sample.torch_dtype  # noqa: B018  (refuses a non-float dtype by name)
+    except InputError as exc:
+        raise InputError(f"case {case.name!r}: {exc}") from None
     target = target or claim_target(case, sample)
     x_cpu = sample.build("cpu")
     check_input(x_cpu, kw["dim"], kw["correction"])

@@ -39,6 +39,9 @@ class Sample:
 
     @property
     def torch_dtype(self):
+        if self.dtype not in DTYPES:
+            raise InputError(f"dtype {self.dtype!r}: std_mean samples are floating point ({', '.join(DTYPES)}); "
+                             "integer ops are families of their own (opcompat.families)")
         return DTYPES[self.dtype]
 
     def kwargs(self):

@@ -77,3 +77,39 @@ def test_inf_input_mean_matches_truth_not_welford():
                              "torch.std_mean", cases.Claim(), source="test")
     outcome = evaluate(finite_mean, Sample(shape=(3,), dtype="float32", regime="nonfinite", special="inf"))
     assert [(m.output, m.kind) for m in outcome.mismatches] == [("mean", "nonfinite")], outcome.report()
+
+
+def test_case_returning_a_bare_tensor_is_named():
+    """A bare tensor used to be iterated as if it were the outputs (or crash for a 0-d one)."""
+    bare = cases.Case("bare_std", lambda x, **kw: torch.std(x, **kw), "torch.std", cases.Claim(), source="test",
+                      outputs=("std",))
+    for shape in [(4, 5), ()]:
+        outcome = evaluate(bare, Sample(shape=shape, dtype="float32", dim=None, correction=0))
+        assert not outcome.ok
+        assert "case 'bare_std' returned a bare Tensor, not a tuple" in outcome.report(), outcome.report()
+        assert "`return (out,)`" in outcome.report()
+
+
+def test_case_returning_an_int_dtype_is_named():
+    as_int = cases.Case("int_std", lambda x, **kw: tuple(t.to(torch.int64) for t in torch.std_mean(x, **kw)),
+                        "torch.std_mean", cases.Claim(), source="test")
+    outcome = evaluate(as_int, Sample(shape=(8,), dtype="float32", correction=0))
+    assert [m.kind for m in outcome.mismatches] == ["dtype", "dtype"]
+    assert "case int_std" in outcome.report() and "dtype=torch.int64, but should be torch.float32" in outcome.report()
+
+
+def test_generic_family_case_returning_a_bare_tensor_is_named():
+    from opcompat.calls import Call, tensor
+    from opcompat.compare import run
+
+    bare = cases.Case("bare_isin", lambda e, t: torch.isin(e, t), "torch.isin", cases.Claim(), family="isin",
+                      source="test")
+    call = Call("isin", "int64", "vector", (tensor([1, 2], "int64"), tensor([2], "int64")))
+    outcome = run(bare, call)
+    assert "case 'bare_isin' returned a bare Tensor, not a tuple" in outcome.report()
+
+
+def test_int_dtype_sample_is_refused_naming_the_case():
+    """An integer dtype used to raise a bare KeyError('int64') from deep inside the sample."""
+    with pytest.raises(InputError, match="case 'fused': dtype 'int64': std_mean samples are floating point"):
+        evaluate(cases.get("fused"), Sample(shape=(3,), dtype="int64"))

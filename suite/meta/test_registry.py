@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import textwrap
 
 import pytest
@@ -27,6 +28,19 @@ def _fn(x, **kw):
     ({"outputs": ("std", "var")}, "outputs must be a non-empty subset"),
     ({"threshold": 0.1}, "a case with a threshold must have outputs=\\('decision',\\)"),
     ({"ndim": 2, "fixed": {"dim": (1, 2)}}, r"fixed dim=\(1, 2\) is out of range for ndim=2"),
+    # invalid pinned values used to pass here and crash `matrix verdicts` later
+    ({"fixed": {"correction": -1}}, "fixed correction must be a number >= 0, got -1"),
+    ({"fixed": {"keepdim": 1}}, "fixed keepdim must be True or False, got 1"),
+    ({"ndim": 4, "fixed": {"dim": 1.5}}, "fixed dim must be None, an int or a tuple of ints, got 1.5"),
+    ({"ndim": 4, "fixed": {"dim": True}}, "fixed dim must be None, an int or a tuple of ints"),
+    ({"fixed": {"dim": 1}}, r"fixed dim=1 needs ndim="),
+    ({"ndim": 4, "fixed": {"dim": (1, -3)}}, r"fixed dim=\(1, -3\) names an axis twice"),
+    # families
+    ({"family": "nope"}, "family='nope' is not a known family; known: "),
+    ({"family": "isin", "claim": Claim(correction=0)}, "claim correction/eps/max_kappa are std_mean's"),
+    ({"family": "isin", "fixed": {"dim": 0}}, r"fixed has unknown parameters \['dim'\]; isin allows"),
+    ({"family": "isin", "outputs": ("std",)}, r"outputs must be a non-empty subset of \('isin',\)"),
+    ({"family": "cumsum", "claim": Claim(excludes=frozenset({"constant"}))}, "unknown regimes/dtypes"),
 ])
 def test_invalid_case_names_itself(kwargs, message):
     base = {"name": "my_case", "fn": _fn, "replaces": "torch.std_mean", "claim": Claim(), "source": "test"}
@@ -65,9 +79,50 @@ def test_discovery_reports_broken_files_and_keeps_good_ones(tmp_path):
     assert "mycases/zdup.py: case name 'good_one' is already used in mycases/good.py" in text
 
 
+def test_invalid_fixed_value_is_a_problem_of_its_file_and_stops_verdicts(tmp_path, monkeypatch, capsys):
+    """fixed={"correction": -1} fails discovery naming the file; `matrix verdicts` exits 2 with it, no crash."""
+    pkg = tmp_path / "negcases"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "neg.py").write_text(textwrap.dedent("""
+        import torch
+        from cases import Case, Claim
+        CASES = [Case("neg", lambda x, **kw: torch.std_mean(x, **kw), "torch.std_mean", Claim(),
+                      source="t", fixed={"correction": -1})]
+    """))
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        found, problems = cases.discover("negcases", [pkg])
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert not found
+    assert "negcases/neg.py: case 'neg'" in str(problems[0]) and "fixed correction must be a number >= 0" in str(
+        problems[0])
+    monkeypatch.setattr(cases, "_cache", (cases.all_cases()[0], problems))
+    from matrix import verdicts_cmd
+
+    parser = argparse.ArgumentParser()
+    verdicts_cmd.add_arguments(parser)
+    assert verdicts_cmd.run(parser.parse_args(["--case", "fused", "--dtype", "float32"])) == 2
+    assert "negcases/neg.py: case 'neg'" in capsys.readouterr().err
+
+
+def test_every_family_has_cases_and_a_budget():
+    from opcompat import family, tolerances
+
+    found = cases.all_cases()[0]
+    for name in family.known():
+        fam = family.get(name)
+        assert any(c.family == name for c in found), f"family {name} has no case in cases/"
+        tolerances.budget_for(fam.budget, fam.outputs[0])
+
+
 def test_shipped_cases_cover_the_brief():
     names = {c.name for c in cases.all_cases()[0]}
     required = {"fused", "std_plus_mean", "var_mean_sqrt", "two_pass_biased", "two_pass_corrected",
                 "two_pass_eps", "one_pass", "upcast", "aniso_std_and_mean", "aniso_manual_eps",
-                "rescale_manual", "gate_manual"}
+                "rescale_manual", "gate_manual", "torch_isin", "isin_mps_friendly", "isin_broadcast_any",
+                "torch_cumsum", "cumsum_via_int32"}
     assert required <= names, f"missing cases: {sorted(required - names)}"
