@@ -121,17 +121,22 @@ def _var_eps_1e6(x, *, dim, correction, keepdim):
     return torch.sqrt(v + 1e-6), m
 
 
+SLOW = pytest.mark.slow  # a full verdict each: the default run keeps two
 AUDIT = [
-    (_scaled_not_sqrt, ["std scaled by N/(N-1) instead of sqrt(N/(N-1))"], ["cancellation"]),
-    (_first_dim_only, ["reduces over the wrong dims (std over dims (1,) of (1, 2, 3))"], ["cancellation"]),
-    (_first_dim_then_mean, ["reduces over the wrong dims (std over dims (1,) of (1, 2, 3))"], ["cancellation"]),
-    (_std_plus_1e6, ["value mismatch (constant"], ["cancellation"]),
-    (_var_eps_1e6, ["epsilon bias (sqrt(var + 1e-06), closest fit)"], ["cancellation", "wrong correction"]),
+    pytest.param(_scaled_not_sqrt, ["std scaled by N/(N-1) instead of sqrt(N/(N-1))"], ["cancellation"],
+                 id="scaled_not_sqrt"),
+    pytest.param(_first_dim_only, ["reduces over the wrong dims (std over dims (1,) of (1, 2, 3))"], ["cancellation"],
+                 id="first_dim_only"),
+    pytest.param(_first_dim_then_mean, ["reduces over the wrong dims (std over dims (1,) of (1, 2, 3))"],
+                 ["cancellation"], id="first_dim_then_mean", marks=SLOW),
+    pytest.param(_std_plus_1e6, ["value mismatch (constant"], ["cancellation"], id="std_plus_1e6", marks=SLOW),
+    pytest.param(_var_eps_1e6, ["epsilon bias (sqrt(var + 1e-06), closest fit)"], ["cancellation", "wrong correction"],
+                 id="var_eps_1e6", marks=SLOW),
 ]
 
 
 @pytest.mark.verdict
-@pytest.mark.parametrize(("fn", "named", "not_named"), AUDIT, ids=[a[0].__name__.strip("_") for a in AUDIT])
+@pytest.mark.parametrize(("fn", "named", "not_named"), AUDIT)
 def test_audit_witness_is_named_for_what_it_does(fn, named, not_named):
     case = cases.Case(fn.__name__.strip("_"), fn, "torch.std_mean", cases.Claim(), source="audit")
     with warnings.catch_warnings():

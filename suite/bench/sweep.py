@@ -113,7 +113,7 @@ def case_fits(case, dims) -> bool:
 
 def variants(dims) -> list:
     """The fused op first, then the registered cases that fit ``dims``, then the fallback path."""
-    found = [c.name for c in cases.all_cases()[0] if c.name != FUSED and case_fits(c, dims)]
+    found = [c.name for c in cases.of_family("std_mean") if c.name != FUSED and case_fits(c, dims)]
     return [FUSED, *found, FALLBACK]
 
 
