@@ -38,9 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog="\n".join(__doc__.splitlines()[2:]))
     parser.add_argument("target", metavar="TARGET",
                         help="module:function, file.py:function, a script.py, or a saved op list (.json/.txt/.ops)")
-    parser.add_argument("script_args", nargs=argparse.REMAINDER,
-                        help="after --: arguments for a script target")
-    parser.add_argument("--inputs", metavar="MODULE:FACTORY",
+    parser.add_argument("--inputs", metavar="MODULE:FACTORY",  # a script's own arguments go after --
                         help="builds the function's arguments (default: the module's example_inputs(), if any)")
     parser.add_argument("--on", choices=("cpu", "meta"), default="cpu",
                         help="trace on the CPU (default) or the meta device (no data: faster, but a target "
@@ -105,8 +103,8 @@ def _print(rep: report.Report, args) -> None:
 def predicted_scan(args) -> int:
     spec = target.parse(args.target)
     releases = status_source.releases_from(args.torch)
-    source = _source(args)
     work = workload.workload_of(spec, args.inputs, args.on, _script_args(args))
+    source = _source(args)
     answers = source.answer(releases, work.pairs, work.callees, _progress(args.quiet))
     for release, answer in answers.items():
         if answer.error and not args.quiet:
@@ -118,8 +116,7 @@ def predicted_scan(args) -> int:
 
 
 def _script_args(args) -> list:
-    rest = list(args.script_args or [])
-    return rest[1:] if rest[:1] == ["--"] else rest
+    return list(getattr(args, "script_args", ()))
 
 
 def _simulated_mode(args, spec):
@@ -132,10 +129,25 @@ def _simulated_mode(args, spec):
                         decompositions=cpu.callees, download=not args.no_download)
         return SimulatedMPS(prediction_table(found), fallback_enabled=True)
     answer = source.answer([release], cpu.pairs)[release]
+    if answer.error:
+        raise target.TargetError(f"--statuses {args.statuses}: {answer.error}")
+    return SimulatedMPS(simulator_table(answer), fallback_enabled=True)
+
+
+def simulator_table(answer: status_source.ReleaseAnswer) -> dict:
+    """A ReleaseAnswer as the simulated backend's {op: {status, dtype_status}}, in its words."""
+    words = {status_source.NATIVE_MACOS: "native", status_source.COMPOSITE_MPS: "native",
+             status_source.FORCED_CPU: "fallback"}
     table = {}
     for (op, dtype), got in answer.answers.items():
-        table.setdefault(op, {"status": "native", "dtype_status": {}})["dtype_status"][dtype] = got.status
-    return SimulatedMPS(table, fallback_enabled=True)
+        if got.status in (status_source.NOT_IN_RELEASE, status_source.UNKNOWN):
+            continue  # the simulator runs an op it has no word for, as the real backend would try to
+        word = words.get(got.status, got.status)
+        entry = table.setdefault(op, {"status": word, "dtype_status": {}})
+        entry["dtype_status"][dtype] = word
+        if word == "fallback":
+            entry["status"] = word  # the simulator keys non-float calls by the op alone
+    return table
 
 
 def measured_scan(args, argv) -> int:
@@ -174,10 +186,12 @@ def measured_scan(args, argv) -> int:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    own, script_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(own)
     except SystemExit as exc:
         return int(exc.code or 0)
+    args.script_args = script_args
     if args.write_row and not args.device:
         print("scan: error: --write-row needs --device (a predicted scan is not a measured row)", file=sys.stderr)
         return 2

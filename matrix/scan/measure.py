@@ -22,7 +22,7 @@ import torch
 from matrix import probe, results
 from matrix.scan import status_source as st
 from matrix.scan.target import Target, TargetError, run_guarded
-from matrix.scan.workload import Workload, _sorted_counts
+from matrix.scan.workload import Workload, math_sdpa, sorted_counts
 from opcompat.trace import CountingRecorder
 from opcompat.vocab import FALLBACK_WARNING, MPS_NOT_IMPLEMENTED, UNSUPPORTED_DTYPE, display
 
@@ -86,7 +86,10 @@ def measure(target: Target, run, label: str, device_mode=None) -> Measurement:
 
     stopped = None
     try:
-        run_guarded(target, observed, "cpu" if device_mode is not None else "mps")
+        # The simulated device lives on the CPU, where SDPA would pick the CPU-only flash kernel; the
+        # statuses it plays were predicted for the math path MPS takes (see workload.SDPA_NOTE).
+        run_guarded(target, observed, "cpu" if device_mode is not None else "mps",
+                    math_sdpa() if device_mode is not None else None)
     except TargetError:
         if watch.failed is None:
             raise  # the target's own failure, not an op the device refused
@@ -102,7 +105,7 @@ def measure(target: Target, run, label: str, device_mode=None) -> Measurement:
             answers[key] = st.OpAnswer(st.FALLBACK, evidence=(f"the MPS fallback warning named {named}",))
         else:
             answers[key] = st.OpAnswer(st.NATIVE, evidence=("ran on the device without a fallback warning",))
-    workload = Workload(target.spec, _sorted_counts(recorder.counts), {}, f"torch {torch.__version__} on {label}")
+    workload = Workload(target.spec, sorted_counts(recorder.counts), {}, f"torch {torch.__version__} on {label}")
     return Measurement(workload, st.ReleaseAnswer(label, answers, origin=label), stopped, dict(watch.fallbacks))
 
 

@@ -154,19 +154,22 @@ def _table(report: Report, fmt: str) -> str:
 
 def _conclusions(report: Report, bullet: str = "") -> list:
     lines, first, newest = [], report.first_on_mps, report.newest
-    if first is None:
+    if report.kind != "predicted" and newest is not None:  # one run on one device: no release range
+        verdict = {True: "yes", False: "no", None: "unknown"}[newest.runs_on_mps]
+        lines.append(f"{bullet}Whole workload on MPS in this run ({newest.release}): {verdict}.")
+    elif first is None:
         last = newest.release if newest else "none"
         lines.append(f"{bullet}Whole workload on MPS: in no scanned release up to the newest answered ({last}).")
     else:
         macos = f", on macOS ≥ {first.min_macos}" if first.min_macos else ""
         lines.append(f"{bullet}Whole workload on MPS: from torch {first.release}{macos} "
-                     "(every newer release scanned too).")
+                     "(the first of the releases scanned from which every newer one runs it).")
     if newest is not None:
         cpu = report.still_on_cpu()
         if not cpu:
-            lines.append(f"{bullet}Nothing falls back to the CPU in torch {newest.release}.")
+            lines.append(f"{bullet}Nothing falls back to the CPU in {_name(newest.release)}.")
         for op, dtype, n, status in cpu:
-            lines.append(f"{bullet}Still on the CPU in torch {newest.release}: {op} ({dtype}), {n} call(s), {status}.")
+            lines.append(f"{bullet}Still on the CPU in {_name(newest.release)}: {op} ({dtype}), {n} call(s), {status}.")
             reps = report.replacements.get(op, [])
             if not reps:
                 lines.append(f"{bullet}  no registered case replaces it")
@@ -175,10 +178,14 @@ def _conclusions(report: Report, bullet: str = "") -> list:
                 lines.append(f"{bullet}  replace with case {rep.case} ({rep.claim}): {rep.verdict}{origin}")
         blocked = [b for b in newest.blocking if b[2] not in st.ON_CPU]
         for op, dtype, status in blocked:
-            lines.append(f"{bullet}Off MPS in torch {newest.release}: {op} ({dtype}): {status}.")
+            lines.append(f"{bullet}Off MPS in {_name(newest.release)}: {op} ({dtype}): {status}.")
     for release, error in report.unreadable():
         lines.append(f"{bullet}torch {release}: no answer, column shown as unknown: {error}")
     return lines
+
+
+def _name(release: str) -> str:
+    return f"torch {release}" if release[:1].isdigit() else release
 
 
 def render_text(report: Report) -> str:

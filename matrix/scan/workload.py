@@ -49,7 +49,7 @@ def mps_callees(callees: dict) -> dict:
     return {op: list(dict.fromkeys(MPS_COUNTERPART.get(c, c) for c in calls)) for op, calls in callees.items()}
 
 
-def _math_sdpa():
+def math_sdpa():
     return sdpa_kernel(SDPBackend.MATH) if sdpa_kernel is not None else contextlib.nullcontext()
 
 
@@ -84,7 +84,7 @@ class Workload:
                 "callees": {op: list(c) for op, c in self.callees.items() if c}}
 
 
-def _sorted_counts(counts) -> dict:
+def sorted_counts(counts) -> dict:
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))  # stable: ties keep first-seen order
 
 
@@ -96,10 +96,10 @@ def trace_target(target: Target, inputs: str | None = None, on: str = "cpu", scr
         with sdpa, recorder:
             run()
 
-    run_guarded(target, traced, on, _math_sdpa())
+    run_guarded(target, traced, on, math_sdpa())
     if not recorder.counts:
         raise TargetError(f"TARGET {target.spec} ran but called no aten op: nothing to scan")
-    return Workload(target.spec, _sorted_counts(recorder.counts),
+    return Workload(target.spec, sorted_counts(recorder.counts),
                     mps_callees(recorder.callees),
                     f"torch {torch.__version__} on {on}", [SDPA_NOTE] if sdpa.seen else [])
 
@@ -143,7 +143,7 @@ def load_op_list(target: Target) -> Workload:
             counts[key] = counts.get(key, 0) + count
     if not counts:
         raise TargetError(f"TARGET {target.spec}: the op list is empty")
-    return Workload(target.spec, _sorted_counts(counts), callees, f"op list {path}")
+    return Workload(target.spec, sorted_counts(counts), callees, f"op list {path}")
 
 
 def workload_of(target: Target, inputs=None, on="cpu", script_args=()) -> Workload:
