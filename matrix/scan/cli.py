@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _progress(quiet: bool):
     if quiet:
         return None
-    return lambda release, i, n: print(f"scan: torch {release} ({i}/{n})", file=sys.stderr, flush=True)
+    return lambda message: print(f"scan: {message}", file=sys.stderr, flush=True)
 
 
 def _source(args):
@@ -103,11 +104,16 @@ def _print(rep: report.Report, args) -> None:
 def predicted_scan(args) -> int:
     spec = target.parse(args.target)
     releases = status_source.releases_from(args.torch)
+    say = _progress(args.quiet) or (lambda message: None)
+    say(f"tracing {spec.spec} on {args.on} ...")
+    started = time.perf_counter()
     work = workload.workload_of(spec, args.inputs, args.on, _script_args(args))
+    say(f"traced {len(work.counts)} op x dtype pairs, {sum(work.counts.values())} calls, in "
+        f"{time.perf_counter() - started:.1f} s; statuses for {len(releases)} release(s) ...")
     source = _source(args)
-    answers = source.answer(releases, work.pairs, work.callees, _progress(args.quiet))
+    answers = source.answer(releases, work.pairs, work.callees, say)
     for release, answer in answers.items():
-        if answer.error and not args.quiet:
+        if answer.error:  # said even with --quiet: a column of '?' needs its reason
             print(f"scan: torch {release}: no answer, its columns are unknown: {answer.error}", file=sys.stderr)
     rep = report.Report(work, source.label, source.kind, releases, answers)
     rep.replacements = _replacements(rep, args.verdicts)

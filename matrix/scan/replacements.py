@@ -1,9 +1,10 @@
 """The registered cases that replace an op, and their verdicts.
 
 A case says which aten overloads it replaces with ``Case.replaces_ops`` (e.g.
-("aten::isin.Tensor_Tensor",)); read with getattr so cases written before that field existed still
-count. Those older cases are the std_mean family: one whose ``replaces`` calls ``torch.std_mean``
-replaces aten::std_mean.correction, one that calls ``torch.std`` replaces aten::std.correction.
+("aten::isin.Tensor_Tensor",)) or ``Case.ops`` (the op families' name for it); read with getattr so
+cases written before either field existed still count. Those older cases are the std_mean family: one
+whose ``replaces`` calls ``torch.std_mean`` replaces aten::std_mean.correction, one that calls
+``torch.std`` replaces aten::std.correction.
 
 Verdicts come from the committed CPU result files (the newest torch first), else are computed on the
 CPU now with ``opcompat.verdicts.judge`` (about 0.3 s per case, dtype and correction).
@@ -28,7 +29,8 @@ STD_FAMILY = ((re.compile(r"^\s*torch\.std_mean\("), "aten::std_mean.correction"
 
 
 def replaces_ops(case) -> tuple:
-    declared = getattr(case, "replaces_ops", None)
+    # ``replaces_ops`` as agreed; ``ops`` is what the families branch gave Case (the family's ops by default).
+    declared = getattr(case, "replaces_ops", None) or getattr(case, "ops", None)
     if declared:
         return tuple(display(op) for op in declared)
     return tuple(op for pattern, op in STD_FAMILY if pattern.search(getattr(case, "replaces", "") or ""))

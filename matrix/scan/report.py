@@ -35,7 +35,7 @@ def _macos_key(text: str | None):
 class ReleaseSummary:
     release: str
     runs_on_mps: bool | None  # None: some op's answer is unknown (or the release could not be read)
-    min_macos: str | None = None  # the newest macOS floor among native_macos ops
+    min_macos: str | None = None  # the newest macOS floor among the ops (a kernel's gate or the backend's)
     on_cpu: list = field(default_factory=list)  # [(op, dtype)] that fall back / are forced to the CPU
     blocking: list = field(default_factory=list)  # [(op, dtype, status)] that keep it off MPS
     unknown: list = field(default_factory=list)  # [(op, dtype, status)] nobody can place
@@ -53,7 +53,7 @@ def summarise(workload: Workload, answer: st.ReleaseAnswer) -> ReleaseSummary:
         return summary
     for op, dtype in workload.pairs:
         got = answer.get(op, dtype)
-        if got.status == st.NATIVE_MACOS and _macos_key(got.min_macos) > _macos_key(summary.min_macos):
+        if got.status in st.RUNS_ON_MPS and _macos_key(got.min_macos) > _macos_key(summary.min_macos):
             summary.min_macos = got.min_macos
         if got.status in st.ON_CPU:
             summary.on_cpu.append((op, dtype))

@@ -2,40 +2,43 @@
 
 ``PredictorSource`` asks ``matrix.predict`` (from each release's macOS arm64 wheel, cached in
 ~/.cache/opcompat/wheels); ``FixtureSource`` answers from a plain dict (tests, offline demos). Both
-answer in the predictor's status words (matrix/predict/statuses.py on the predict branch, mirrored in
-``WORDS`` until that lands): a release whose wheel cannot be had is answered with its ``error`` and
+answer in the predictor's status words (matrix/predict/statuses.py, plus the measured
+``not_implemented``): a release whose wheel cannot be had is answered with its ``error`` and
 every op ``unknown``, and the scan goes on with the other releases.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from matrix.predict import RELEASES, PredictError, predict
+from matrix.predict import RELEASES, PredictError, statuses
+from matrix.predict.allops import predict_all
 from matrix.predict.dtype_rules import canonical_dtype
+from matrix.predict.opnames import canonical, display
 from matrix.predict.releases import resolve_version
 from opcompat.trace import NO_TENSOR
 
-NATIVE, NATIVE_MACOS, COMPOSITE_MPS, COMPOSITE = "native", "native_macos", "composite_mps", "composite"
-FALLBACK, FORCED_CPU, ERROR, NOT_IN_RELEASE = "fallback", "forced_cpu", "error", "not_in_release"
-UNSUPPORTED_DTYPE, UNKNOWN, NOT_IMPLEMENTED = "unsupported_dtype", "unknown", "not_implemented"
-WORDS = (NATIVE, NATIVE_MACOS, COMPOSITE_MPS, COMPOSITE, FALLBACK, FORCED_CPU, ERROR, NOT_IN_RELEASE,
-         UNSUPPORTED_DTYPE, UNKNOWN, NOT_IMPLEMENTED)
-RUNS_ON_MPS = (NATIVE, NATIVE_MACOS, COMPOSITE_MPS)
+NATIVE, NATIVE_MACOS, COMPOSITE_MPS, COMPOSITE = (statuses.NATIVE, statuses.NATIVE_MACOS, statuses.COMPOSITE_MPS,
+                                                  statuses.COMPOSITE)
+FALLBACK, FORCED_CPU, ERROR = statuses.FALLBACK, statuses.FORCED_CPU, statuses.ERROR
+NOT_IN_RELEASE, UNSUPPORTED_DTYPE, UNKNOWN = statuses.NOT_IN_RELEASE, statuses.UNSUPPORTED_DTYPE, statuses.UNKNOWN
+NOT_IMPLEMENTED = "not_implemented"  # measured only: no MPS kernel and PYTORCH_ENABLE_MPS_FALLBACK unset
+RUNS_ON_MPS = statuses.RUNS_ON_MPS
 ON_CPU = (FALLBACK, FORCED_CPU)  # the op runs, on the CPU: what the MPS fallback warning names
 # The predictor's older words (predict(), the result files) in the new vocabulary.
 OLD_WORDS = {"unknown_op": NOT_IN_RELEASE}
 # An op-level answer that holds at every dtype: a dtype rule that cannot tell does not blur it.
 DTYPE_BLIND = (FALLBACK, FORCED_CPU, ERROR, NOT_IN_RELEASE)
 
-Progress = Callable[[str, int, int], None]  # (release, index from 1, how many)
+Progress = Callable[[str], None]  # told of each release's download, parse or failure
 
 
 @dataclass(frozen=True)
 class OpAnswer:
     status: str
-    min_macos: str | None = None  # native_macos: the oldest macOS with the MPS kernel
+    min_macos: str | None = None  # runs on MPS from this macOS on (a kernel's gate, or the backend's minimum)
     evidence: tuple[str, ...] = ()
 
 
@@ -74,7 +77,7 @@ def answer_from_prediction(prediction, dtype: str) -> OpAnswer:
         status = op_status
     floor = (getattr(prediction, "dtype_min_macos", None) or {}).get(dtype) or getattr(prediction, "min_macos",
                                                                                          None)
-    return OpAnswer(status, floor if status == NATIVE_MACOS else None, tuple(prediction.evidence))
+    return OpAnswer(status, floor if status in RUNS_ON_MPS else None, tuple(prediction.evidence))
 
 
 def _dtypes_for_predict(dtypes: Iterable[str]) -> list[str]:
@@ -88,7 +91,7 @@ def _dtypes_for_predict(dtypes: Iterable[str]) -> list[str]:
 
 
 class PredictorSource:
-    """Static predictions from each release's macOS wheel (``matrix.predict``); kind "predicted"."""
+    """Static predictions from each release's macOS wheel (``matrix.predict.allops.predict_all``)."""
 
     kind = "predicted"
 
@@ -100,19 +103,27 @@ class PredictorSource:
                progress: Progress | None = None) -> dict[str, ReleaseAnswer]:
         pairs = list(pairs)
         ops = list(dict.fromkeys(op for op, _ in pairs))
-        dtypes = _dtypes_for_predict(d for _, d in pairs)
-        decompositions = {op: list(c) for op, c in (callees or {}).items()}
-        out = {}
-        for i, release in enumerate(releases, 1):
+        skipped: dict[str, str] = {}
+
+        def told(message: str) -> None:
+            # predict_all names an unreadable release as "torch 2.3.1: skipped, its column is 'unknown': why"
+            match = re.match(r"torch (\S+): skipped, its column is 'unknown': (.*)", message, re.S)
+            if match:
+                skipped[match.group(1)] = match.group(2)
             if progress:
-                progress(release, i, len(releases))
-            try:
-                found = predict(release, ops, decompositions=decompositions, dtypes=dtypes, download=self.download,
-                                cache_dir=self.cache_dir)
-            except PredictError as exc:
-                out[release] = ReleaseAnswer(release, error=str(exc))
+                progress(message)
+
+        found = predict_all(releases, ops, dtypes=_dtypes_for_predict(d for _, d in pairs), download=self.download,
+                            progress=told, decompositions={op: list(c) for op, c in (callees or {}).items()},
+                            cache_dir=self.cache_dir)
+        out = {}
+        for release in releases:
+            if release in skipped:
+                out[release] = ReleaseAnswer(release, error=skipped[release])
                 continue
-            out[release] = ReleaseAnswer(release, {(op, d): answer_from_prediction(found[op], d) for op, d in pairs})
+            table = found[release]
+            out[release] = ReleaseAnswer(release, {(op, d): answer_from_prediction(table[display(canonical(op))], d)
+                                                   for op, d in pairs})
         return out
 
 
@@ -135,9 +146,9 @@ class FixtureSource:
     def answer(self, releases, pairs, callees=None, progress=None) -> dict[str, ReleaseAnswer]:
         pairs = list(pairs)
         out = {}
-        for i, release in enumerate(releases, 1):
+        for release in releases:
             if progress:
-                progress(release, i, len(releases))
+                progress(f"torch {release}: statuses {self.label}")
             entry = self.table.get(release)
             if entry is None or "error" in entry:
                 why = (entry or {}).get("error") or f"no statuses for torch {release} in {self.label}"
@@ -148,7 +159,7 @@ class FixtureSource:
                 spec = entry.get(op, NOT_IN_RELEASE)
                 spec = {"status": spec} if isinstance(spec, str) else dict(spec)
                 status = spec.get("dtype_status", {}).get(dtype, spec.get("status", UNKNOWN))
-                answers[(op, dtype)] = OpAnswer(status, spec.get("min_macos") if status == NATIVE_MACOS else None,
+                answers[(op, dtype)] = OpAnswer(status, spec.get("min_macos") if status in RUNS_ON_MPS else None,
                                                 (f"{self.label}: {status}",))
             out[release] = ReleaseAnswer(release, answers, origin=self.label)
         return out

@@ -151,16 +151,21 @@ def test_predictor_source_reports_a_missing_wheel_and_goes_on(monkeypatch, tmp_p
 
 
 # -- replacements --------------------------------------------------------------------------------------
-def test_std_family_cases_replace_the_newest_fallback_with_committed_verdicts(unet):
-    table = all_native(unet, **{r: {"aten::std.correction": "fallback"} for r in RELEASES})
-    rep = scan(unet, table, lookup=replacements.VerdictLookup(compute=False))
-    assert rep.still_on_cpu() == [("aten::std.correction", "float32", 2, "fallback")]
-    found = rep.replacements["aten::std.correction"]
-    expected = {c.name for c in cases.all_cases()[0] if "aten::std.correction" in replacements.replaces_ops(c)}
-    assert {r.case for r in found} == expected and "rescale_manual" in expected
+def test_std_family_cases_replace_the_newest_fallback_with_committed_verdicts(tmp_path):
+    listing = tmp_path / "ops.txt"
+    listing.write_text("aten::std_mean.correction float32 3\naten::add.Tensor float32 9\n")
+    work = workload.workload_of(target.parse(str(listing)))
+    table = all_native(work, **{r: {"aten::std_mean.correction": "fallback"} for r in RELEASES})
+    rep = scan(work, table, lookup=replacements.VerdictLookup(compute=False))
+    assert rep.still_on_cpu() == [("aten::std_mean.correction", "float32", 3, "fallback")]
+    found = rep.replacements["aten::std_mean.correction"]
+    expected = {c.name for c in cases.all_cases()[0] if "aten::std_mean.correction" in replacements.replaces_ops(c)}
+    assert expected and {r.case for r in found} == expected
+    assert "fused" in expected  # cases/std_mean.py: torch.std_mean itself
     for rep_case in found:
         assert rep_case.verdict_from.startswith("measured-cpu-") and rep_case.verdict_from.endswith(".json")
         assert rep_case.verdict.startswith(("equivalent at float32", "NOT equivalent at float32"))
+    assert "replace with case fused" in report.render_text(rep)
 
 
 class _IsinCase:
@@ -174,7 +179,13 @@ class _IsinCase:
             return "isin"
 
 
-def test_a_case_declaring_replaces_ops_is_joined_and_judged(textgen):
+class _FamilyIsinCase(_IsinCase):  # the op families' spelling of the same declaration
+    replaces_ops = None
+    ops = ("aten::isin.Tensor_Tensor",)
+
+
+@pytest.mark.parametrize("case_type", [_IsinCase, _FamilyIsinCase])
+def test_a_case_declaring_replaces_ops_is_joined_and_judged(case_type):
     judged = []
 
     class Stub:
@@ -189,7 +200,7 @@ def test_a_case_declaring_replaces_ops_is_joined_and_judged(textgen):
         return Stub(False)
 
     lookup = replacements.VerdictLookup(committed=[], judge_fn=judge)
-    found = replacements.replacements_for([(ISIN, "int64")], lookup, registry=[_IsinCase(), *cases.all_cases()[0]])
+    found = replacements.replacements_for([(ISIN, "int64")], lookup, registry=[case_type(), *cases.all_cases()[0]])
     assert [r.case for r in found[ISIN]] == ["isin_by_broadcast"]
     assert judged and all(j == ("isin_by_broadcast", "float32", "cpu") for j in judged)
     assert found[ISIN][0].verdict.startswith("NOT equivalent at float32")
