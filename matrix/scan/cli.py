@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --device: merge the measured op rows into this machine's result file")
     parser.add_argument("--results", type=Path, default=results.RESULTS_DIR,
                         help=f"folder for --write-row (default: {results.RESULTS_DIR})")
+    parser.add_argument("--only-problems", action="store_true",
+                        help="table rows only for op x dtype pairs that are off MPS (or unknown) in some release")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return parser
 
@@ -96,9 +98,9 @@ def _print(rep: report.Report, args) -> None:
     if args.json:
         print(report.render_json(rep))
     elif args.markdown:
-        print(report.render_markdown(rep), end="")
+        print(report.render_markdown(rep, args.only_problems), end="")
     else:
-        print(report.render_text(rep))
+        print(report.render_text(rep, args.only_problems))
 
 
 def predicted_scan(args) -> int:

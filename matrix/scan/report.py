@@ -141,10 +141,14 @@ def _short(release: str) -> str:
     return ".".join(release.split(".")[:2]) if release[:1].isdigit() else release
 
 
-def _table(report: Report, fmt: str) -> str:
+def _table(report: Report, fmt: str, only_problems: bool = False) -> str:
     headers = ["op", "dtype", "calls", *(_short(r) for r in report.releases)]
-    rows = [[op, d, n, *(_cell(report.answers[r].get(op, d)) for r in report.releases)]
-            for (op, d), n in report.workload.counts.items()]
+    rows = []
+    for (op, d), n in report.workload.counts.items():
+        answers = [report.answers[r].get(op, d) for r in report.releases]
+        if only_problems and all(a.status in st.RUNS_ON_MPS for a in answers):
+            continue
+        rows.append([op, d, n, *(_cell(a) for a in answers)])
     whole = {True: "ok", False: "no", None: "?"}
     rows.append(["WHOLE WORKLOAD ON MPS", "", sum(report.workload.counts.values()),
                  *(whole[report.summaries[r].runs_on_mps] if not report.summaries[r].error else "?"
@@ -188,19 +192,20 @@ def _name(release: str) -> str:
     return f"torch {release}" if release[:1].isdigit() else release
 
 
-def render_text(report: Report) -> str:
+def render_text(report: Report, only_problems: bool = False) -> str:
     head = (f"scan of {report.workload.target} ({report.workload.traced_with}): "
             f"{len(report.workload.counts)} op overload x dtype pairs, {sum(report.workload.counts.values())} calls; "
             f"MPS status {report.source}")
     notes = [f"note: {n}" for n in report.workload.notes]
-    return "\n".join([head, *notes, "", _table(report, "simple"), "", LEGEND, "", *_conclusions(report), ""])
+    table = _table(report, "simple", only_problems)
+    return "\n".join([head, *notes, "", table, "", LEGEND, "", *_conclusions(report)])
 
 
-def render_markdown(report: Report) -> str:
+def render_markdown(report: Report, only_problems: bool = False) -> str:
     notes = [f"> {n}" for n in report.workload.notes]
     return "\n".join([f"### MPS scan of `{report.workload.target}`", "",
                       f"{report.workload.traced_with}; MPS status {report.source}.", *notes, "",
-                      _table(report, "github"), "", f"<sub>{LEGEND}</sub>", "",
+                      _table(report, "github", only_problems), "", f"<sub>{LEGEND}</sub>", "",
                       *_conclusions(report, "- ")]) + "\n"
 
 

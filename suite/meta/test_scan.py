@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import cases
-from matrix import results
+from matrix import build, probe, results
 from matrix.scan import cli, measure, replacements, report, status_source, target, workload
 from matrix.scan.status_source import FixtureSource
 from matrix.simulated_mps import SimulatedMPS
@@ -101,6 +101,8 @@ def test_planted_fallback_in_2_2_native_in_2_3_shows_exactly_that_range(textgen)
     isin_line = next(line for line in text.splitlines() if line.startswith(ISIN))
     assert isin_line.split()[-4:] == ["CPU", "CPU", "ok", "ok"]
     assert "from torch 2.3.1" in text
+    brief = report.render_text(rep, only_problems=True)
+    assert ISIN in brief and "aten::view.default" not in brief
 
 
 def test_a_release_that_falls_back_again_ends_the_run(textgen):
@@ -307,3 +309,30 @@ def test_simulated_device_cli_reports_the_fallbacks(textgen, tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert rc == 0 and data["kind"] == "simulated"
     assert [(r["op"], r["dtype"]) for r in data["still_on_cpu"]] == [(ISIN, "int64")]
+
+
+def test_a_measured_row_is_one_the_matrix_builds_from(tmp_path):
+    work = workload.Workload("t", {("aten::std_mean.correction", "float32"): 2, (ISIN, "int64"): 1}, {}, "x")
+    answer = status_source.ReleaseAnswer("mps (measured)", {
+        ("aten::std_mean.correction", "float32"): status_source.OpAnswer("fallback", evidence=("warning named it",)),
+        (ISIN, "int64"): status_source.OpAnswer("native")})
+    rows = measure.op_rows(measure.Measurement(work, answer))
+    data = results.make("measured", probe.torch_info(), probe.machine_info("mps"), rows, [], [])
+    results.write(data, tmp_path)
+    text, used, skipped = build.build(tmp_path)
+    assert used == 1 and not skipped
+    line = next(li for li in text.splitlines() if li.startswith("| aten::std_mean.correction"))
+    assert "fallback (M: mps" in line
+
+
+def test_device_mps_without_a_mac_says_so(monkeypatch, capsys):
+    monkeypatch.setenv("PYTORCH_ENABLE_MPS_FALLBACK", "1")  # else scan restarts itself with it set
+    rc = cli.main([TEXT, "--device", "mps", "--quiet"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == ""
+    assert "--device mps: MPS is not available here" in err
+
+
+def test_write_row_needs_a_device(capsys):
+    assert cli.main([TEXT, "--write-row"]) == 2
+    assert "--write-row needs --device" in capsys.readouterr().err
