@@ -181,7 +181,8 @@ def run_guarded(target: Target, run, device: str = "cpu", context=None):
     """Run ``run()`` with factories defaulting to ``device``; any exception becomes a TargetError."""
     hint = " (the meta device has no data: a target that reads values needs --on cpu)" if device == "meta" else ""
     try:
-        with torch.device(device), (context or contextlib.nullcontext()):
+        default_device = torch.device(device) if hasattr(torch.device, "__enter__") else contextlib.nullcontext()
+        with default_device, (context or contextlib.nullcontext()):  # torch.device is a context from 2.0
             run()
     except TargetError:
         raise
