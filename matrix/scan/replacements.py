@@ -21,6 +21,7 @@ from packaging.version import Version
 
 import cases
 from matrix import results
+from opcompat import verdicts
 from opcompat.verdicts import corrections_for, judge
 from opcompat.vocab import DTYPE_NAMES, display
 
@@ -58,14 +59,29 @@ def committed_verdicts(directory=results.RESULTS_DIR) -> list:
     return [(name, verdicts) for name, _, verdicts in rows]
 
 
+def _at(row) -> str:
+    """ ", correction 1" for a std_mean verdict; "" for families that have no correction."""
+    return "" if row.get("correction") is None else f", correction {row['correction']:g}"
+
+
 def _summary(rows: list, dtype: str) -> str:
     bad = [r for r in rows if not r.get("equivalent")]
-    corrections = ", ".join(f"{r.get('correction', 0):g}" for r in rows)
     if not bad:
-        return f"equivalent at {dtype} (correction {corrections})"
-    first = bad[0]
-    causes = "; ".join(first.get("causes", []))
-    return f"NOT equivalent at {dtype}, correction {first.get('correction', 0):g}: {causes}"
+        corrections = ", ".join(f"{r['correction']:g}" for r in rows if r.get("correction") is not None)
+        return f"equivalent at {dtype}" + (f" (correction {corrections})" if corrections else "")
+    causes = "; ".join(bad[0].get("causes", []))
+    return f"NOT equivalent at {dtype}{_at(bad[0])}: {causes}"
+
+
+# Every dtype name a family may be judged at; the op families' verdicts say which ones a case takes.
+ALL_DTYPES = (*DTYPE_NAMES, "int64", "int32", "int16", "int8", "uint8", "bool", "complex64")
+
+
+def judged_dtype(case, dtype: str) -> str:
+    """The dtype to judge ``case`` at for an op seen at ``dtype``: that one if its family takes it, else
+    the family's first (std_mean cases take float dtypes only)."""
+    own = verdicts.dtypes_for(case, ALL_DTYPES) if hasattr(verdicts, "dtypes_for") else DTYPE_NAMES
+    return dtype if dtype in own else (own[0] if own else dtype)
 
 
 class VerdictLookup:
@@ -76,8 +92,7 @@ class VerdictLookup:
         self.compute, self.judge = compute, judge_fn
 
     def verdict(self, case, dtype: str) -> tuple[str, str]:
-        if dtype not in DTYPE_NAMES:
-            dtype = "float32"  # the cases take float input; an integer op's case is judged at float32
+        dtype = judged_dtype(case, dtype)
         for name, rows in self.committed:
             mine = [r for r in rows if r.get("case") == case.name and r.get("dtype") == dtype]
             if mine:
