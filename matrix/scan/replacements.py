@@ -59,6 +59,9 @@ def committed_verdicts(directory=results.RESULTS_DIR) -> list:
     return [(name, verdicts) for name, _, verdicts in rows]
 
 
+MAX_CAUSES = 240  # a verdict's causes, cut for the terminal; the result files and judge() have them whole
+
+
 def _at(row) -> str:
     """ ", correction 1" for a std_mean verdict; "" for families that have no correction."""
     return "" if row.get("correction") is None else f", correction {row['correction']:g}"
@@ -70,6 +73,8 @@ def _summary(rows: list, dtype: str) -> str:
         corrections = ", ".join(f"{r['correction']:g}" for r in rows if r.get("correction") is not None)
         return f"equivalent at {dtype}" + (f" (correction {corrections})" if corrections else "")
     causes = "; ".join(bad[0].get("causes", []))
+    if len(causes) > MAX_CAUSES:
+        causes = causes[:MAX_CAUSES].rsplit(" ", 1)[0] + " ..."
     return f"NOT equivalent at {dtype}{_at(bad[0])}: {causes}"
 
 
@@ -106,6 +111,13 @@ class VerdictLookup:
         return _summary(found, dtype), "computed now on the CPU"
 
 
+def _claim(case) -> str:
+    family = getattr(case, "family", None)
+    if family is None:
+        return case.claim.describe()
+    return case.claim.describe(family)  # the op families' Claim words itself per family
+
+
 def replacements_for(ops_dtypes, lookup: VerdictLookup | None, registry=None) -> dict:
     """{op: [Replacement]} for each (op, dtype) in ``ops_dtypes`` that some registered case replaces."""
     found = registry if registry is not None else cases.all_cases()[0]
@@ -115,5 +127,5 @@ def replacements_for(ops_dtypes, lookup: VerdictLookup | None, registry=None) ->
             if op not in replaces_ops(case):
                 continue
             verdict, origin = lookup.verdict(case, dtype) if lookup else ("verdicts not asked for", "")
-            out.setdefault(op, []).append(Replacement(case.name, case.claim.describe(), case.source, verdict, origin))
+            out.setdefault(op, []).append(Replacement(case.name, _claim(case), case.source, verdict, origin))
     return out

@@ -24,6 +24,7 @@ LEGEND = ("ok native on MPS · ok≥V native from macOS V · ok* composed of ops
           "callees unknown · CPU falls back to the CPU (PYTORCH_ENABLE_MPS_FALLBACK=1, else an error) · "
           "CPU! always run on the CPU by the backend · ERR fails on MPS · NI not implemented, no fallback · "
           "dtype MPS refuses the dtype · — not in this release · ? unknown")
+MAX_LISTED = 10  # conclusions name at most this many blocked ops; the table and --json have them all
 STOPS = (st.FALLBACK, st.FORCED_CPU, st.ERROR, st.NOT_IMPLEMENTED, st.UNSUPPORTED_DTYPE, st.NOT_IN_RELEASE)
 
 
@@ -181,8 +182,10 @@ def _conclusions(report: Report, bullet: str = "") -> list:
                 origin = f" [{rep.verdict_from}]" if rep.verdict_from else ""
                 lines.append(f"{bullet}  replace with case {rep.case} ({rep.claim}): {rep.verdict}{origin}")
         blocked = [b for b in newest.blocking if b[2] not in st.ON_CPU]
-        for op, dtype, status in blocked:
+        for op, dtype, status in blocked[:MAX_LISTED]:
             lines.append(f"{bullet}Off MPS in {_name(newest.release)}: {op} ({dtype}): {status}.")
+        if len(blocked) > MAX_LISTED:
+            lines.append(f"{bullet}... and {len(blocked) - MAX_LISTED} more off MPS (see the table or --json).")
     for release, error in report.unreadable():
         lines.append(f"{bullet}torch {release}: no answer, column shown as unknown: {error}")
     return lines
