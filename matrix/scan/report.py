@@ -175,12 +175,12 @@ def _conclusions(report: Report, bullet: str = "") -> list:
             lines.append(f"{bullet}Nothing falls back to the CPU in {_name(newest.release)}.")
         for op, dtype, n, status in cpu:
             lines.append(f"{bullet}Still on the CPU in {_name(newest.release)}: {op} ({dtype}), {n} call(s), {status}.")
-            reps = report.replacements.get(op, [])
+            reps, sub = report.replacements.get(op, []), f"  {bullet}"
             if not reps:
-                lines.append(f"{bullet}  no registered case replaces it")
+                lines.append(f"{sub}no registered case replaces it")
             for rep in reps:
                 origin = f" [{rep.verdict_from}]" if rep.verdict_from else ""
-                lines.append(f"{bullet}  replace with case {rep.case} ({rep.claim}): {rep.verdict}{origin}")
+                lines.append(f"{sub}replace with case {rep.case} ({rep.claim}): {rep.verdict}{origin}")
         blocked = [b for b in newest.blocking if b[2] not in st.ON_CPU]
         for op, dtype, status in blocked[:MAX_LISTED]:
             lines.append(f"{bullet}Off MPS in {_name(newest.release)}: {op} ({dtype}): {status}.")
