@@ -26,6 +26,8 @@ MEMBERS = {
     "torch_init": "torch/__init__.py",  # only to confirm that torch calls torch.backends.mps._init()
 }
 REQUIRED = ("native_functions", "mps_init")
+# Read as bytes, not text: the compiled library, for registrations, symbols and macOS strings (binary.py).
+BINARY_MEMBERS = {"libtorch_cpu": "torch/lib/libtorch_cpu.dylib"}
 PLATFORM = "macosx_14_0_arm64"
 # Strings pip/urllib3 print when there is no network; anything else is reported as pip's own words.
 _NETWORK_HINTS = ("Failed to establish a new connection", "NewConnectionError", "Temporary failure in name",
@@ -107,6 +109,8 @@ def read_wheel(path: Path) -> dict:
                     out[key] = None
                     continue
                 out[key] = wheel.read(member).decode("utf-8")
+            for key, member in BINARY_MEMBERS.items():
+                out[key] = wheel.read(member) if member in names else None
             return out
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, UnicodeDecodeError) as exc:
         raise CorruptWheelError(f"{path}: not a readable wheel ({type(exc).__name__}: {exc}); {hint}") from None
