@@ -25,7 +25,7 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from matrix.predict import dtype_rules, macos_gates, release_data, statuses
+from matrix.predict import crosscheck, dtype_rules, macos_gates, release_data, statuses
 from matrix.predict.errors import PredictError
 from matrix.predict.model import Prediction
 from matrix.predict.opnames import base, canonical, display
@@ -75,21 +75,21 @@ def predict_release_ops(release: ReleaseData, names: Sequence[str], dtypes: Sequ
     lists = release.test_lists
     all_keys = list({k for entries in (lists or {}).get("lists", {}).values() for k in entries}
                     | {k for names_ in (lists or {}).get("sets", {}).values() for k in names_})
-    yaml_bases = {base(n) for n in release.ops}
-    keys_by_base: dict[str, list[str]] = {}
+    keys_by_base = dtype_rules.opinfo_index(all_keys, {base(n) for n in release.ops})
     out = {}
     for name in names:
         verdict = resolver.resolve(name)
         status, evidence, min_macos = _op_status(release, verdict, name, gates)
+        disagreement = crosscheck.explain(release, name) if status != statuses.NOT_IN_RELEASE else None
+        if disagreement:  # the yaml and the compiled library differ: say why, next to the answer
+            evidence = (*evidence, disagreement)
         per_dtype, dtype_macos, why = {}, {}, []
         if status in (statuses.NOT_IN_RELEASE, statuses.UNKNOWN):
             per_dtype = dict.fromkeys(dtypes, status)
         else:
-            fn = base(name)
-            if fn not in keys_by_base:
-                keys_by_base[fn] = dtype_rules.opinfo_keys(fn, all_keys, yaml_bases)
+            keys = keys_by_base.get(base(name), [])
             for dtype in dtypes:
-                word, lines = dtype_rules.dtype_status(release.version, status, dtype, keys_by_base[fn], lists)
+                word, lines = dtype_rules.dtype_status(release.version, status, dtype, keys, lists)
                 gate = gates["dtypes"].get(dtype)
                 if gate and word in statuses.RUNS_ON_MPS:
                     word = statuses.NATIVE_MACOS if word != statuses.COMPOSITE_MPS else word

@@ -105,9 +105,12 @@ class Resolver:
         ``mps_fallback`` runs the op on the CPU whatever PYTORCH_ENABLE_MPS_FALLBACK says (e.g. linalg_svd,
         im2col in 2.2); ``mps_error_fallback`` raises."""
         reg = self.registrations.get(name)
-        if reg is None or reg["kind"] not in ("cpu_fallback", "error_fallback"):
+        if reg is None or reg["kind"] == "wrapper":
             return None
         lib = f"libtorch_cpu.dylib {self.release.version}"
+        if reg["kind"] == "custom":  # e.g. 2.0's BitwiseOps.mm registers bitwise_and.Tensor_out by hand
+            line = f"{lib}: a hand-written MPS kernel is registered for {name!r} ({reg['symbol']}), not in the yaml"
+            return Verdict("native", (line,), line)
         line = (f"{lib}: a TORCH_LIBRARY_IMPL(aten, MPS) block registers the boxed {reg['symbol']} for "
                 f"{name!r}")
         if reg["kind"] == "cpu_fallback":
