@@ -11,7 +11,7 @@ import sys
 from tabulate import tabulate
 
 from matrix.predict import crosscheck, release_data, statuses
-from matrix.predict.allops import predict_all
+from matrix.predict.allops import DEFAULT_DTYPES, predict_all
 from matrix.predict.errors import PredictError
 from matrix.predict.releases import RELEASES, resolve_version, series
 
@@ -21,8 +21,8 @@ def _progress(message: str) -> None:
 
 
 def run_all_ops(args) -> int:
-    found = predict_all(args.torch or None, args.op or None, dtypes=args.dtype or None or
-                        ("float32", "float16", "bfloat16", "float64"), download=not args.no_download,
+    found = predict_all(args.torch or None, args.op or None, dtypes=args.dtype or DEFAULT_DTYPES,
+                        download=not args.no_download,
                         progress=_progress, decompositions=args.decompositions_map)
     if args.json:
         print(json.dumps({v: {op: p.to_json() for op, p in preds.items()} for v, preds in found.items()},

@@ -67,8 +67,8 @@ def _classify(release: ReleaseData, op: str, entry: dict, yaml_mps: bool, reg: d
     if reg and reg["kind"] in ("cpu_fallback", "error_fallback", "custom") and not yaml_mps:
         return Check(op, yaml_mps, True, "mps_fallback_registration",
                      f"the yaml has no MPS key for {op}, but {lib} registers {reg['symbol']} for it by hand in a "
-                     f"TORCH_LIBRARY_IMPL(aten, MPS) block (MPSFallback.mm or an op's .mm file): that registration is what "
-                     f"runs, and the prediction follows it")
+                     f"TORCH_LIBRARY_IMPL(aten, MPS) block (MPSFallback.mm or an op's .mm file): that registration "
+                     f"is what runs, and the prediction follows it")
     if binary_mps and "delegate" in entry:
         target = release.ops.get(entry["delegate"], {})
         has = find_key(target.get("dispatch", {}), "MPS") is not None
