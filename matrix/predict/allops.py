@@ -47,7 +47,8 @@ def predict_all(releases: Iterable[str] | None = None, ops: Iterable[str] | None
     loaded: dict[str, ReleaseData | None] = {}
     for version in versions:
         try:
-            loaded[version] = release_data.load(version, download=download, directory=cache_dir, progress=say)
+            loaded[version] = release_data.load(version, download=download, directory=cache_dir, progress=say,
+                                                 prefer_wheel=True)
         except PredictError as exc:
             say(f"torch {version}: skipped, its column is 'unknown': {exc}")
             loaded[version] = None

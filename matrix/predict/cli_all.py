@@ -51,7 +51,7 @@ def run_crosscheck(args) -> int:
             continue
         try:
             results[version] = crosscheck.check_release(
-                release_data.load(version, download=not args.no_download, progress=_progress))
+                release_data.load(version, download=not args.no_download, progress=_progress, prefer_wheel=True))
         except PredictError as exc:
             _progress(f"torch {version}: skipped: {exc}")
     summary = crosscheck.summary(results)

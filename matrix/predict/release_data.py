@@ -88,12 +88,17 @@ def _write_cache(path: Path, key: str, release: ReleaseData) -> None:
             os.unlink(tmp)
 
 
-def load(version: str, *, download: bool = True, directory: Path | None = None, progress=None) -> ReleaseData:
+def load(version: str, *, download: bool = True, directory: Path | None = None, progress=None,
+         prefer_wheel: bool = False) -> ReleaseData:
     """``progress(message)``: told before the slow steps (a download, a parse), never on a cache hit."""
     say = progress or (lambda message: None)
-    if download and wheels.find_cached_wheel(version, directory or wheels.cache_dir()) is None:
-        say(f"torch {version}: no cached wheel, downloading the macOS arm64 wheel with pip")
-    origin = wheels.locate(version, download=download, directory=directory)
+    fetching = download and wheels.find_cached_wheel(version, directory or wheels.cache_dir()) is None
+    if fetching and (prefer_wheel or wheels.installed_origin(version, directory or wheels.cache_dir()) is None):
+        say(f"torch {version}: no cached wheel, downloading the macOS arm64 wheel with pip ...")
+    origin = wheels.locate(version, download=download, directory=directory, prefer_wheel=prefer_wheel)
+    fetching = fetching and origin.label.endswith(".whl")
+    if fetching:
+        say(f"torch {version}: downloaded {origin.label}{_size(origin)}")
     key = f"schema {SCHEMA}; {origin.fingerprint}"
     cached = _read_cache(origin.json_path, key)
     if cached is not None:

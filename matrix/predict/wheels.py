@@ -145,14 +145,18 @@ def installed_origin(version: str, directory: Path) -> Origin | None:
                   json_path=directory / f"torch-{version}-installed.predict.json", read=read)
 
 
-def locate(version: str, *, download: bool, directory: Path | None = None) -> Origin:
-    """Cached wheel first (the macOS build itself), then the installed torch, then pip download."""
+def locate(version: str, *, download: bool, directory: Path | None = None, prefer_wheel: bool = False) -> Origin:
+    """Cached wheel first (the macOS build itself), then the installed torch, then pip download.
+
+    ``prefer_wheel``: download before settling for the installed torch, whose library is not the macOS one
+    (the all-op prediction needs libtorch_cpu.dylib); without downloads the installed torch still answers.
+    """
     directory = directory or cache_dir()
     wheel = find_cached_wheel(version, directory)
     if wheel is not None:
         return wheel_origin(wheel)
     installed = installed_origin(version, directory)
-    if installed is not None:
+    if installed is not None and not (prefer_wheel and download):
         return installed
     if not download:
         raise WheelNotFoundError(f"no cached macOS arm64 wheel of torch {version} in {directory} and "
