@@ -118,7 +118,7 @@ def _op_status(release: ReleaseData, verdict, name: str, gates: dict) -> tuple[s
         evidence.append(f"{lib}: part of the op needs a newer macOS: \"{note}\"")
     if verdict.composite:
         return statuses.COMPOSITE_MPS, tuple(evidence), backend
-    gate = gates["ops"].get(base(name))
+    gate = macos_gates.op_gate(base(name), gates)
     if gate:
         evidence.append(f"{lib}: \"{gate['text']}\" → native from macOS {gate['min_macos']}; older macOS runs "
                         f"it on the CPU or refuses it")

@@ -62,8 +62,15 @@ def _kernel(kernels: list[str], boxed: str | None, function: str) -> dict:
         wrapper = _WRAPPER.search(text)
         if wrapper:
             return {"kind": "wrapper", "symbol": _unmangle(*wrapper.groups())}
-    named = re.search(r"L?\d+([a-z_][a-z0-9_]*_mps)\b", " ".join(texts))
-    return {"kind": "custom", "symbol": named.group(1) if named else f"a kernel in {function}"}
+    # a hand-written kernel's mangled name: "__ZN2at23slow_conv2d_forward_mpsERKNS_6TensorE..."
+    for text in texts:
+        # every length prefix, also one glued to a number before it ("_GLOBAL__N_1" + "19bitwise_and_out_mps")
+        for digits in re.finditer(r"\d+", text):
+            for i in range(len(digits.group())):
+                name = text[digits.end():digits.end() + int(digits.group()[i:])]
+                if name.endswith("_mps") and re.fullmatch(r"[a-z_]\w*", name):
+                    return {"kind": "custom", "symbol": name}
+    return {"kind": "custom", "symbol": f"a kernel in {function}"}
 
 
 def _unmangle(digits: str, rest: str) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from matrix.predict import cli_all
 from matrix.predict.api import predict_release
 from matrix.predict.dtype_rules import DEFAULT_DTYPES
 from matrix.predict.errors import PredictError
@@ -71,7 +72,6 @@ def main(argv=None) -> int:
         return int(exc.code or 0)
     try:
         if args.crosscheck or args.all_ops:
-            from matrix.predict import cli_all
             args.decompositions_map = _load_map(args.decompositions)
             return cli_all.run_crosscheck(args) if args.crosscheck else cli_all.run_all_ops(args)
     except PredictError as exc:

@@ -4,7 +4,9 @@ Three kinds, each only as strong as its wording:
 - the backend's minimum: "The MPS backend is supported on MacOS 12.3+." (1.13-2.8), "... macOS 14.0+." (2.9+);
 - whole-op gates, below which the op runs on the CPU or is refused: "MPS: nonzero op is supported natively
   starting from macOS 13.0. " + "Falling back on CPU...", "torch.sort is supported by MPS on MacOS 13+";
-- dtype gates: "MPS BFloat16 is only supported on MacOS 14 or newer" (2.3-2.8).
+- family gates: "FFT operations are only supported on MacOS 14+" (2.3-2.8: fft_* and _fft_* ops);
+- dtype gates: "MPS BFloat16 is only supported on MacOS 14 or newer", "MPS complex types are only supported on
+  MacOS 14.0 or newer." (2.3-2.8).
 Everything else that names a macOS version (int64 inputs whose op name is formatted at run time,
 "topk support for k>16", upsample scale factors) only narrows part of an op: kept as evidence, never a status.
 A gate at or below the backend's own minimum is always met and is dropped.
@@ -21,7 +23,9 @@ _OP_GATES = (
                r"(?:\. Falling back to CPU\.?)?$"),
 )
 _DTYPE_GATES = ((re.compile(r"BFloat16 is only supported on MacOS (\d+)", re.I), "bfloat16"),
-                (re.compile(r"FFT.* (?:on|requires) mac ?OS (\d+)", re.I), "complex64"))
+                (re.compile(r"MPS complex types are only supported on MacOS (\d+(?:\.\d+)?)", re.I), "complex64"))
+# Gates for a family of ops, by the prefix of their aten names: "FFT operations are only supported on MacOS 14+"
+_FAMILY_GATES = ((re.compile(r"FFT operations are only supported on MacOS (\d+(?:\.\d+)?)", re.I), ("fft_", "_fft_")),)
 
 
 def version_key(text: str) -> tuple[int, ...]:
@@ -42,7 +46,7 @@ def parse(strings: list[str]) -> dict:
         if m:
             backend = normal(m.group(1))
     floor = version_key(backend) if backend else (0,)
-    ops, dtypes, partial = {}, {}, []
+    ops, dtypes, families, partial = {}, {}, {}, []
     for s in strings:
         if _BACKEND.search(s):
             continue
@@ -56,6 +60,13 @@ def parse(strings: list[str]) -> dict:
                         ops[m.group(1)] = {"min_macos": version, "text": s.strip()}
                 break
         else:
+            family = next(((p, prefixes) for p, prefixes in _FAMILY_GATES if p.search(s)), None)
+            if family:
+                version = normal(family[0].search(s).group(1))
+                if version_key(version) > floor:
+                    for prefix in family[1]:
+                        families[prefix] = {"min_macos": version, "text": s.strip()}
+                continue
             for pattern, dtype in _DTYPE_GATES:
                 m = pattern.search(s)
                 if m:
@@ -65,7 +76,15 @@ def parse(strings: list[str]) -> dict:
             else:
                 if re.search(r"mac ?OS ?1\d", s, re.I):
                     partial.append(s.strip())
-    return {"backend_min": backend, "ops": ops, "dtypes": dtypes, "partial": sorted(set(partial))}
+    return {"backend_min": backend, "ops": ops, "dtypes": dtypes, "families": families,
+            "partial": sorted(set(partial))}
+
+
+def op_gate(base: str, gates: dict) -> dict | None:
+    """The whole-op gate for an aten function: its own, else its family's (fft_*, _fft_*)."""
+    if base in gates.get("ops", {}):
+        return gates["ops"][base]
+    return next((g for prefix, g in gates.get("families", {}).items() if base.startswith(prefix)), None)
 
 
 def partial_notes(base: str, gates: dict) -> list[str]:

@@ -78,11 +78,24 @@ class Resolver:
         if "delegate" in entry:
             line = (f"{self.yaml}: {name} has structured_delegate {entry['delegate']} (its kernels are generated "
                     f"from that out= op, so that op's dispatch decides)")
+            target = ops.get(entry["delegate"], {})
+            if self.registrations and not find_key(target.get("dispatch", {}), "MPS"):
+                # torchgen emits MPS wrappers for a delegate's functional forms only from a yaml MPS key; a
+                # hand registration of the out= op (2.0's BitwiseOps.mm: bitwise_and.Tensor_out) gives none
+                lib = f"libtorch_cpu.dylib {version}"
+                why = (f"{lib}: no MPS registration for {name} ({entry['delegate']} has no MPS key in the yaml, "
+                       f"so no generated MPS wrapper exists for its functional forms)")
+                return Verdict("fallback", (*notes, line, why, FALLBACK.format(op=warning_name(name))), why,
+                               (name,))
             return self._via(name, entry["delegate"], line, stack, notes)
         if "autogen_of" in entry:
             target = self._autogen_target(name, entry["autogen_of"])
             line = (f"{self.yaml}: {name} exists only as `autogen` of {entry['autogen_of']}: its generated "
                     f"CompositeExplicitAutograd kernel calls {target}, then copies into out=")
+            if self.library is not None:
+                notes = [*notes, f"libtorch_cpu.dylib {version}: no MPS registration for {name} itself, as "
+                                 f"expected: the generated out= kernel is registered for CompositeExplicitAutograd "
+                                 f"and runs {target} on MPS"]
             return self._via(name, target, line, stack, notes)
         flat = keys(dispatch)
         explicit = [k for k in EXPLICIT if k in flat]

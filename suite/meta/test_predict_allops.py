@@ -246,3 +246,14 @@ def test_cli_all_ops_and_crosscheck(cache, capsys):
     assert main(["--crosscheck", "--torch", "2.2.2", "--json", "--no-download"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["checked"] >= summary["agree"] > 0
+
+
+def test_fft_gate_covers_the_fft_family_and_complex_gate_the_dtype():
+    fft = "FFT operations are only supported on MacOS 14+"
+    complex_ = "MPS complex types are only supported on MacOS 14.0 or newer."
+    gates = macos_gates.parse(["The MPS backend is supported on MacOS 12.3+.", fft, complex_])
+    want = re.search(r"MacOS (\d+)", fft).group(1) + ".0"
+    assert macos_gates.op_gate("fft_rfft", gates)["min_macos"] == want
+    assert macos_gates.op_gate("_fft_r2c", gates)["text"] == fft
+    assert macos_gates.op_gate("rfft_helper", gates) is None
+    assert gates["dtypes"]["complex64"]["text"] == complex_
