@@ -5,19 +5,18 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 import warnings
 
 import pytest
 import torch
 
-from opcompat.samples import DTYPES
+from opcompat.timing import WORKSPACE_FACTOR, Clock, check_fits, make_rotation, release, rotation_budget, rotation_count
 from opcompat.trace import trace
 from opcompat.verdicts import corrections_for, judge
+from opcompat.vocab import DTYPES, FALLBACK_WARNING
 
 from . import sweep as sw
-from .timing import WORKSPACE_FACTOR, Clock, check_fits, make_rotation, release, rotation_budget, rotation_count
 
 BUDGET_ENV = "OPCOMPAT_BENCH_BUDGET_S"
 STARTED = time.monotonic()  # when pytest imported the bench: the budget counts from collection
@@ -26,7 +25,7 @@ TRACE_SHAPE = (2, 4, 8, 8)
 
 def fallback_ops(messages) -> list:
     """The operators named in torch's fallback warnings, e.g. ['aten::std_mean.correction']."""
-    return sorted({m.group(1) for text in messages for m in [re.search(r"operator '([^']+)'", text)] if m})
+    return sorted({m.group(1) for text in messages for m in [FALLBACK_WARNING.search(text)] if m})
 
 
 class BenchSession:
@@ -104,5 +103,5 @@ class BenchSession:
                     "causes": [], "verdict_error": f"{type(exc).__name__}: {exc}"}
         label = "equivalent" if verdict.equivalent else "not equivalent: " + "; ".join(verdict.causes)
         return {**info, "equivalent": verdict.equivalent, "label": label, "causes": list(verdict.causes),
-                "verdict_correction": verdict.correction}
+                "device_notes": list(verdict.device_notes), "verdict_correction": verdict.correction}
 
