@@ -111,7 +111,7 @@ def _prepare(variant, point, bench, rotation) -> dict:
     call, info = resolve(variant, point, bench)
     out, messages = watch_fallback(lambda: call(rotation.first))
     clock.synchronize()
-    problem = output_problem(variant, point, out, rotation.first)
+    problem = output_problem(variant, point, out, rotation.first, bench)
     del out
     k, per_call = calibrate(clock, call, rotation, bench.sweep.policy)
     graph, g, graph_error, graph_s = None, 0, "", 0.0
@@ -155,7 +155,7 @@ def measure_fallback(point: sw.Point, bench, drive=plain_drive):
     call = sw.emulated_fallback_call(point.dims) if native else sw.fused_call(point.dims)
     out, messages = watch_fallback(lambda: call(rotation.first))
     clock.synchronize()
-    problem = output_problem(sw.FALLBACK, point, out, rotation.first)
+    problem = output_problem(sw.FALLBACK, point, out, rotation.first, bench)
     del out
     k, per_call = calibrate(clock, call, rotation, policy)
     unit = Unit(sw.FALLBACK, clock, call, rotation, k)
@@ -172,17 +172,18 @@ def measure_fallback(point: sw.Point, bench, drive=plain_drive):
 
 
 # -- is the output right? ------------------------------------------------------------------------------
-def output_problem(variant: str, point: sw.Point, out, x):
+def output_problem(variant: str, point: sw.Point, out, x, bench):
     """None when the variant computed what it stands for, else the first line of what is wrong."""
     try:
-        check_output(variant, point, out, x)
+        check_output(variant, point, out, x, bench)
     except AssertionError as exc:
         return str(exc).splitlines()[0]
     return None
 
 
-def check_output(variant: str, point: sw.Point, out, x):
-    """The variant computes the statistic it stands for (a copy: the input), within a loose bound."""
+def check_output(variant: str, point: sw.Point, out, x, bench):
+    """The variant computes the statistic it stands for (a copy: the input), within a loose bound;
+    ``bench.truth`` gives float64 std and mean of ``x`` (computed once per group)."""
     __tracebackhide__ = True
     if variant == sw.COPY:
         assert torch.equal(out, x), f"copy differs from its source [{point}]"
@@ -190,21 +191,19 @@ def check_output(variant: str, point: sw.Point, out, x):
     if out[0].dtype == torch.bool:  # a decision case: std > threshold, at the call site's own dims/correction
         case = cases.get(variant)
         site = sw.call_kwargs(case, point.dims)
-        x64 = x.detach().cpu().double()  # on the CPU: MPS has no float64
-        expected = torch.std(x64, dim=site["dim"], correction=site["correction"]) > case.threshold
-        got, expected = out[0].reshape(-1).cpu(), expected.reshape(-1)
+        std64, _ = bench.truth(point, site["dim"], site["correction"])
+        got, expected = out[0].reshape(-1).cpu(), std64 > case.threshold
         assert torch.equal(got, expected), f"decision {got.tolist()}, should be {expected.tolist()} [{point}]"
         return
-    loose_std_mean_check(out, x, point.dims, sw.CORRECTION, REL_TOL, where=f"{variant} at {point}")
+    loose_std_mean_check(out, bench.truth(point, point.dims, sw.CORRECTION), REL_TOL, where=f"{variant} at {point}")
 
 
-def loose_std_mean_check(out, x, dims, correction, rel_tol, *, where=""):
-    """std (and mean, if given) of ``x`` over ``dims`` within ``rel_tol`` of float64 std_mean (the mean's error
-    in units of the std). The one place the bench compares values: to be served by opcompat.compare's
-    loose mode once that exists."""
+def loose_std_mean_check(out, truth, rel_tol, *, where=""):
+    """std (and mean, if given) within ``rel_tol`` of the float64 ``truth`` = (std, mean), flattened (the
+    mean's error in units of the std). The one place the bench compares values: to be served by
+    opcompat.compare's loose mode once that exists."""
     __tracebackhide__ = True
-    x64 = x.detach().cpu().double()  # on the CPU: MPS has no float64
-    ref_std, ref_mean = (t.reshape(-1) for t in torch.std_mean(x64, dim=dims, correction=correction, keepdim=True))
+    ref_std, ref_mean = truth
     std = out[0].reshape(-1).cpu().double()
     assert std.shape == ref_std.shape, f"std has {std.numel()} values, should have {ref_std.numel()} [{where}]"
     rel = ((std - ref_std).abs() / ref_std).max().item()

@@ -36,7 +36,7 @@ class BenchSession:
         budget = environ.get(BUDGET_ENV, "").strip()
         self.budget_s = float(budget) if budget else None
         self._key = self._rotation = self._copy_dst = None
-        self._verdicts, self._uses_fused, self._fused_fallback = {}, {}, {}
+        self._verdicts, self._uses_fused, self._fused_fallback, self._truth = {}, {}, {}, {}
 
     # -- time ------------------------------------------------------------------------------------------
     def check_time(self):
@@ -50,6 +50,7 @@ class BenchSession:
         key = (point.shape, point.dtype)
         if key != self._key:
             self._key = self._rotation = self._copy_dst = None
+            self._truth.clear()
             release(self.device)
             count = rotation_count(point.nbytes, self.rotate_bytes)
             needed = (count + WORKSPACE_FACTOR) * point.nbytes
@@ -57,6 +58,18 @@ class BenchSession:
             self._rotation = make_rotation(point.shape, DTYPES[point.dtype], self.device, count)
             self._key = key
         return self._rotation
+
+    def truth(self, point: sw.Point, dims, correction) -> tuple:
+        """float64 (std, mean) of the point's first input over ``dims``, flattened, on the CPU; computed once
+        per (inputs, dims, correction), on the device where it has float64 (MPS has not: there on the CPU)."""
+        key = (point.shape, point.dtype, dims, correction)
+        if key not in self._truth:
+            x = self.inputs(point).first
+            x64 = x.double() if self.device.type != "mps" else x.cpu().double()
+            std, mean = torch.std_mean(x64, dim=dims, correction=correction, keepdim=True)
+            self._truth[key] = (std.reshape(-1).cpu(), mean.reshape(-1).cpu())
+            del x64
+        return self._truth[key]
 
     def copy_destination(self, point: sw.Point):
         if self._copy_dst is None:
