@@ -49,39 +49,43 @@ def pick(scores: dict, order: list) -> tuple:
 
 
 # -- caveats -------------------------------------------------------------------------------------------
-def caveats(rows, machine: dict, results_dir=result_files.RESULTS_DIR) -> tuple:
-    """({variant: [caveat]}, {variant: [note]}): where each case is not safe to paste (another dtype on this
-    device, another device), from this run and the measured result files; and the device quirks its verdict
-    here relies on (the fused op fails the same way on this device, so here they agree)."""
+def caveats(rows, machine: dict, results_dir=result_files.RESULTS_DIR) -> dict:
+    """{"texts": {variant: [caveat]}, "short": {variant: str}, "notes": {variant: [note]}}.
+
+    Caveats say where a case is not safe to paste (another dtype on this device; another device, from the
+    measured result files of the same torch release); ``short`` is their one-line form for tables. Notes
+    are the device quirks a verdict here relies on: the fused op fails the same way on this device, so
+    here they agree.
+    """
     here = str(machine.get("device", "")).split(":")[0]
-    out, notes = defaultdict(list), defaultdict(list)
+    texts, notes = defaultdict(list), defaultdict(list)
+    where = defaultdict(lambda: defaultdict(list))  # variant -> place -> [dtype]
     seen = set()
     for r in rows:
-        if r["kind"] != "case" or r["repeat"] != 1:
+        if r["kind"] != "case" or (r["variant"], r["dtype"]) in seen:
             continue
-        key = (r["variant"], r["dtype"])
-        if key in seen:
-            continue
-        seen.add(key)
+        seen.add((r["variant"], r["dtype"]))
         if r["equivalent"] is False and r["causes"]:
-            _add(out[r["variant"]], f"not equivalent in {r['dtype']} on {here}: {'; '.join(r['causes'])}")
+            _add(texts[r["variant"]], f"not equivalent in {r['dtype']} on {here}: {'; '.join(r['causes'])}")
+            _add(where[r["variant"]][here], r["dtype"])
         for note in r["device_notes"]:
             _add(notes[r["variant"]], f"{note} (on {here}, {r['dtype']}: the fused op does the same here)")
-    for text_by_case in _elsewhere(machine, results_dir, here).items():
-        variant, texts = text_by_case
-        for text in texts:
-            _add(out[variant], text)
-    return dict(out), dict(notes)
-
-
-def _elsewhere(machine, results_dir, here) -> dict:
-    """Measured verdicts of other devices for the same torch release that call a case NOT equivalent."""
     release = result_files.release(str(machine.get("torch", "")))
-    out = defaultdict(list)
+    for variant, device, dtype, text in _elsewhere(release, results_dir, here):
+        _add(texts[variant], text)
+        _add(where[variant][f"{device} (torch {release})"], dtype)
+    short = {v: "not equivalent in " + "; ".join(f"{', '.join(d)} on {place}" for place, d in places.items())
+             for v, places in where.items()}
+    return {"texts": dict(texts), "short": short, "notes": dict(notes)}
+
+
+def _elsewhere(release, results_dir, here):
+    """(case, device, dtype, text) for measured verdicts of other devices, same torch release, that call a case
+    NOT equivalent at the bench's correction."""
     try:
         found, _ = result_files.load_dir(results_dir)
     except OSError:
-        return {}
+        return
     for path, data in found:
         if data.get("kind") != "measured" or result_files.release(data["torch"]["version"]) != release:
             continue
@@ -91,9 +95,8 @@ def _elsewhere(machine, results_dir, here) -> dict:
         for v in data.get("verdicts", ()):
             if v.get("correction") == CORRECTION and v.get("equivalent") is False:
                 causes = "; ".join(v.get("causes") or ()) or "not equivalent"
-                out[v["case"]].append(f"NOT equivalent on {device} (torch {release}) in {v['dtype']}: {causes} "
-                                      f"[{path.name}]")
-    return out
+                yield v["case"], device, v["dtype"], (f"NOT equivalent on {device} (torch {release}) in {v['dtype']}: "
+                                                      f"{causes} [{path.name}]")
 
 
 def _add(texts, text):
@@ -117,8 +120,9 @@ def _scores(reps: dict, timer: str) -> dict:
             for rep, r in reps.items()}
 
 
-def recommend(rows, timer: str, cautions: dict, notes=None) -> list:
-    notes = notes or {}
+def recommend(rows, timer: str, cautions: dict) -> list:
+    """Per point the recommendation; ``cautions`` is what ``caveats`` returns."""
+    short = cautions.get("short", {})
     order = _order(rows)
     points = defaultdict(lambda: defaultdict(dict))  # (dtype, dims, shape) -> variant -> repeat -> row
     for r in rows:
@@ -140,7 +144,7 @@ def recommend(rows, timer: str, cautions: dict, notes=None) -> list:
         winner, ties = pick({v: c for v, c in combined.items() if c}, order)
         eager = {v: geomean(_scores(reps, EAGER_WALL).values()) for v, reps in cands.items()}
         eager_choice, _ = pick({v: e for v, e in eager.items() if e}, order)
-        safe = {v: c for v, c in combined.items() if c and not cautions.get(v)}
+        safe = {v: c for v, c in combined.items() if c and not short.get(v)}
         portable, _ = pick(safe, order)
         reps = cands[winner]
         out.append({
@@ -156,8 +160,7 @@ def recommend(rows, timer: str, cautions: dict, notes=None) -> list:
             "eager_choice": eager_choice,
             "eager_choice_ratio_vs_fused": eager.get(eager_choice),
             "portable": portable,
-            "caveats": list(cautions.get(winner, [])),
-            "notes": list(notes.get(winner, [])),
+            "caveat": short.get(winner, ""),
         })
     return out
 
@@ -195,6 +198,5 @@ def summary(recommendation) -> list:
                     "wins": counts[variant], "of": len(recs),
                     "throughput_ratio_vs_fused": [min(ratios), max(ratios)] if ratios else None,
                     "speedup_vs_fallback": [min(speedups), max(speedups)] if speedups else None,
-                    "repeats_agree": all(r["repeats_agree"] for r in recs),
-                    "caveats": mine[0]["caveats"]})
+                    "repeats_agree": all(r["repeats_agree"] for r in recs), "caveat": mine[0]["caveat"]})
     return out

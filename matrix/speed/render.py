@@ -54,19 +54,15 @@ def render(result, *, with_rows=False) -> str:
               {True: "yes", False: "no"}.get(r.get("repeats_agree"), "-"), ", ".join(r.get("ties") or []),
               "" if r.get("eager_choice") in (None, r.get("variant")) else
               f"{r['eager_choice']} ({_ratio(r.get('eager_choice_ratio_vs_fused'))})",
-              "" if r.get("portable") in (None, r.get("variant")) else r["portable"],
-              len(r.get("caveats") or ())]
+              "" if r.get("portable") in (None, r.get("variant")) else r["portable"]]
              for r in result["recommendation"]]
     parts = ["\n".join(head), "\n".join(spread_lines(result["spread"])),
              f"Fastest equivalent decomposition per point (by {result['timer']}):",
              tabulate(table, headers=["dtype", "dims", "shape", "variant", f"time / fused ({result['timer']})",
                                       f"/ fused ({EAGER_WALL})", "vs fallback", "repeats agree",
-                                      f"ties (within {TIE:.0%})", "eager pick", "no-caveat pick", "caveats"],
+                                      f"ties (within {TIE:.0%})", "eager pick", "no-caveat pick"],
                       tablefmt="github")]
-    named = {}
-    for r in result["recommendation"]:
-        if r.get("variant") and r.get("caveats"):
-            named[r["variant"]] = r["caveats"]
+    named = result.get("caveats") or {}
     if named:
         parts.append("Caveats of the recommended forms (where they are not equivalent):\n"
                      + "\n".join(f"  {v}: " + "\n    ".join(texts) for v, texts in named.items()))

@@ -28,8 +28,8 @@ def analyse(runs, results_dir=None, rank_by=None) -> dict:
         raise SpeedError(f"no decomposition was timed by {timer!r} in these files")
     copy_bw = add_ratios(rows, fallbacks, timer)
     machine = machine_of(runs)
-    cautions, notes = rec.caveats(rows, machine, **({"results_dir": results_dir} if results_dir else {}))
-    recommendation = rec.recommend(rows, timer, cautions, notes)
+    cautions = rec.caveats(rows, machine, **({"results_dir": results_dir} if results_dir else {}))
+    recommendation = rec.recommend(rows, timer, cautions)
     return {
         "schema_version": SCHEMA_VERSION,
         "source": "measured",
@@ -49,6 +49,9 @@ def analyse(runs, results_dir=None, rank_by=None) -> dict:
         "recommendation": recommendation,
         "summary": rec.summary(recommendation),
         "spread": spread(rows, timer),
+        "caveats": {v: cautions["texts"][v] for v in sorted({r["variant"] for r in recommendation if r["variant"]})
+                    if v in cautions["texts"]},
+        "device_notes": cautions["notes"],
     }
 
 
