@@ -51,7 +51,7 @@ SWEEPS = {
     "quick": Sweep("quick", shapes=((2, 4, 8, 8), (2, 4, 16, 16)), dtypes=("float32", "float16"),
                    dims=((1, 2, 3), None),
                    policy=RoundPolicy(target_s=0.0, min_rounds=3, max_rounds=3, burst_s=1e-4, max_burst=4,
-                                      warm_s=1e-3),
+                                      warm_s=1e-2),
                    fallback_policy=RoundPolicy(target_s=0.0, min_rounds=3, max_rounds=3, burst_s=1e-4, max_burst=4,
                                                warm_s=0.0),
                    rotate_bytes=16 * 1024),
