@@ -12,8 +12,9 @@ where=...)`` checks every field's type (and the words a field may hold) and buil
 ``RecordError`` whose message names the file and the field (``measured-cpu-….json: ops[3].status: ...``).
 ``problems(cls, data)`` lists the same findings without raising.
 
-Fields marked ``optional`` are left out of the JSON while they hold their default, and a missing one
-reads as the default: files written before the field existed load, and round-trip byte for byte.
+A field without a default must be in the JSON; one with a default may be missing and reads as it.
+Fields marked OPTIONAL are also left out of the JSON while they hold their default: files written before
+such a field existed load, and round-trip byte for byte.
 """
 
 from __future__ import annotations
@@ -70,9 +71,9 @@ class OpRow:
 class CaseRow:
     case: str
     dtype: str = field(metadata=choices(DTYPE_NAMES))
-    runs_on_device: bool = False  # the whole case ran on the device with no CPU fallback
-    fallback_ops: list[str] = field(default_factory=list)
-    message: str = ""
+    runs_on_device: bool  # the whole case ran on the device with no CPU fallback
+    fallback_ops: list[str]  # the ops that ran on the CPU (or had no kernel) on the way
+    message: str = ""  # why it did not run on the device
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,8 @@ class VerdictRow:
     case: str
     correction: float
     dtype: str = field(metadata=choices(DTYPE_NAMES))
-    device: str = "cpu"
-    equivalent: bool = False
+    device: str
+    equivalent: bool
     causes: list[str] = field(default_factory=list)
     failing_regimes: list[str] = field(default_factory=list)
     counterexample: str = ""
@@ -148,9 +149,9 @@ class TorchInfo:
 class MachineInfo:
     device: str  # the device kind: cpu, cuda, mps
     device_name: str
-    os: str = ""
-    python: str = ""
-    slug: str = ""  # hostname-free name of this kind of machine, for file names
+    os: str
+    python: str
+    slug: str  # hostname-free name of this kind of machine, for file names
 
 
 @dataclass(frozen=True)
@@ -165,12 +166,12 @@ class HarnessInfo:
 @dataclass(frozen=True)
 class ResultFile:
     kind: str = field(metadata=choices(KINDS))
-    torch: TorchInfo = field(default_factory=lambda: TorchInfo(""))
-    machine: MachineInfo = field(default_factory=lambda: MachineInfo("", ""))
-    created: str = ""
-    ops: list[OpRow] = field(default_factory=list)
-    cases: list[CaseRow] = field(default_factory=list)
-    verdicts: list[VerdictRow] = field(default_factory=list)
+    torch: TorchInfo
+    machine: MachineInfo
+    created: str  # UTC, ISO 8601
+    ops: list[OpRow]
+    cases: list[CaseRow]
+    verdicts: list[VerdictRow]  # measured files only; may be empty
     opcompat: Optional[HarnessInfo] = field(default=None, metadata=OPTIONAL)
     # Case files that failed to import when it was measured: their rows are missing, and build says so.
     case_errors: list[str] = field(default_factory=list, metadata=OPTIONAL)
@@ -261,8 +262,8 @@ def _check(cls, data, path, found):
         found.append(f"{path or 'the top level'}: unknown field(s) {', '.join(unknown)} (a newer opcompat wrote it?)")
     for name, f in fields.items():
         where = f"{path}.{name}" if path else name
-        if name not in data:  # to_json writes every field but the optional ones: the rest must be there
-            if not f.metadata.get("optional"):
+        if name not in data:
+            if _default(f) is dataclasses.MISSING:
                 found.append(f"{where}: missing")
             continue
         _check_value(hints[name], data[name], where, found)

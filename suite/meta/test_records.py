@@ -34,9 +34,10 @@ def test_committed_speed_rows_are_bench_rows():
 
 def _file(**changes):
     data = records.to_json(ResultFile(
-        kind="measured", torch=records.TorchInfo("2.13.0+cpu"), machine=records.MachineInfo("cpu", "x", slug="s"),
+        kind="measured", torch=records.TorchInfo("2.13.0+cpu"),
+        machine=records.MachineInfo("cpu", "x", "Linux", "3.11", "s"),
         created="2026-01-01T00:00:00+00:00", ops=[OpRow("aten::sqrt.default", "float32", "native")],
-        cases=[CaseRow("naive", "float32", True)], verdicts=[VerdictRow("naive", 1, "float32")]))
+        cases=[CaseRow("naive", "float32", True, [])], verdicts=[VerdictRow("naive", 1, "float32", "cpu", True)]))
     data.update(changes)
     return data
 
@@ -66,10 +67,10 @@ def test_a_bad_field_is_named_with_the_file(mutate, named):
 
 
 def test_optional_fields_are_left_out_at_their_default_and_read_back():
-    row = VerdictRow("naive", 0.5, "float16")
+    row = VerdictRow("naive", 0.5, "float16", "cpu", True)
     assert "family" not in records.to_json(row)
     assert records.from_json(VerdictRow, records.to_json(row)).family == "std_mean"
-    other = VerdictRow("naive", 0.5, "float16", family="var_mean")
+    other = VerdictRow("naive", 0.5, "float16", "cpu", True, family="var_mean")
     assert records.to_json(other)["family"] == "var_mean"
     assert records.from_json(VerdictRow, records.to_json(other)) == other
     data = _file(case_errors=["cases/broken.py: failed to import: NameError"])
@@ -86,3 +87,11 @@ def test_observation_round_trip():
     assert records.from_json(Observation, json.loads(json.dumps(records.to_json(seen)))) == seen
     with pytest.raises(RecordError, match="outcome: 'exploded' is not one of"):
         records.from_json(Observation, {**records.to_json(seen), "outcome": "exploded"})
+
+
+def test_a_field_with_a_default_may_be_missing_one_without_may_not():
+    row = {"case": "naive", "correction": 1, "dtype": "float32", "device": "cpu", "equivalent": True}
+    assert records.from_json(VerdictRow, row).device_notes == []
+    del row["device"]
+    with pytest.raises(RecordError, match=r"r\.json: device: missing"):
+        records.from_json(VerdictRow, row, where="r.json")
