@@ -82,6 +82,14 @@ def _group(by_dtype: dict) -> str:
     return " · ".join(f"{dtypes_text(d)}: {t}" for t, d in groups.items())
 
 
+def _labelled(by_dtype: dict) -> str:
+    """{dtype: text} -> 'f32, f16: a · bf16: b', dtypes always named."""
+    groups = OrderedDict()
+    for dtype, text in by_dtype.items():
+        groups.setdefault(text, []).append(dtype)
+    return " · ".join(f"{dtypes_text(d)}: {t}" for t, d in groups.items())
+
+
 def _fused_text(statuses: dict) -> str:
     """How std_mean itself fares: statuses {dtype: (status, macos)}."""
     fell = [d for d, (s, _) in statuses.items() if s in FELL_BACK]
@@ -136,7 +144,7 @@ def mps_answers(model: Model) -> list:
         fused = _fused_text(statuses)
         if not picks:
             return fused + ". **Use** `torch.std_mean` itself", ""
-        return (fused + ". **Use (P)**: " + _group(picks), "; ".join(sorted(notes)))
+        return (fused + ". **Use (P)**: " + _labelled(picks), "; ".join(sorted(notes)))
 
     out = ["### MPS (Apple silicon): predicted (P)", ""]
     out += para("Predicted from each release's macOS arm64 wheel (dispatch table, MPS kernels registered from "
@@ -182,7 +190,7 @@ def measured_answers(model: Model, device: str, title: str) -> list:
             chosen = [c for c in general if model.equivalent(device, c, dtype, release)]
             if any(model.equivalent(device, c, dtype, release) is not None for c in general):
                 equal[dtype] = ", ".join(chosen) or "none"
-        extra = f"; equivalent replacements if you need one: {_group(equal)}" if equal else ""
+        extra = f"; equivalent replacements if you need one: {_labelled(equal)}" if equal else ""
         return fused + extra
 
     out = [f"### {title}: measured", ""]

@@ -70,7 +70,7 @@ def tag(data) -> str:
 def para(text: str, indent: str = "", first: str = "") -> list:
     """``text`` wrapped to WIDTH; ``first`` starts the first line (e.g. "- "), ``indent`` the others."""
     return textwrap.wrap(" ".join(text.split()), width=WIDTH, initial_indent=first or indent,
-                         subsequent_indent=indent, break_long_words=False, break_on_hyphens=False) or [first]
+                         subsequent_indent=indent, break_long_words=True, break_on_hyphens=False) or [first]
 
 
 def bullet(text: str) -> list:

@@ -46,6 +46,7 @@ class Model:
     def __init__(self, records, traces):
         self.records = records
         self.traces = traces  # {release: trace record}
+        self._rows, self._traced, self._backend = {}, {}, {}
         by_release = OrderedDict()
         for _, data in sorted(records, key=lambda r: version_key(r[1]["torch"]["version"])):
             if data["machine"]["device"] == "mps":
@@ -61,6 +62,11 @@ class Model:
     # -- what was traced on a release -----------------------------------------------------------------
     def traced_ops(self, release):
         """(ordered op list traced on ``release``, where from) or (None, why)."""
+        if release not in self._traced:
+            self._traced[release] = self._traced_ops(release)
+        return self._traced[release]
+
+    def _traced_ops(self, release):
         if release in self.traces:
             return list(self.traces[release]["ops"]), f"trace of torch {release}"
         ops = OrderedDict()
@@ -91,7 +97,11 @@ class Model:
 
     def backend_macos(self, release):
         """The oldest macOS the release's MPS backend runs on, when its file says (a field, or its evidence)."""
-        data = self.mps[release]
+        if release not in self._backend:
+            self._backend[release] = self._backend_macos(self.mps[release])
+        return self._backend[release]
+
+    def _backend_macos(self, data):
         found = data.get("min_macos") or data["machine"].get("min_macos")
         if found:
             return str(found)
@@ -108,7 +118,9 @@ class Model:
             return NOT_TRACED, None
         if traced is None and data["kind"] == "predicted":
             return NOT_TRACED, None
-        row = next((r for r in data["ops"] if r["op"] == op and r["dtype"] == dtype), None)
+        if id(data) not in self._rows:
+            self._rows[id(data)] = {(r["op"], r["dtype"]): r for r in data["ops"]}
+        row = self._rows[id(data)].get((op, dtype))
         if row is None:
             return "unknown", None
         return row["status"], self._row_macos(release, row)
