@@ -95,9 +95,8 @@ def _fused_text(statuses: dict) -> str:
     fell = [d for d, (s, _) in statuses.items() if s in FELL_BACK]
     parts = []
     if fell:
-        parts.append(f"**falls back to the CPU** for {dtypes_text(fell)} (runs with PYTORCH_ENABLE_MPS_FALLBACK=1, "
-                     "else NotImplementedError)" if any(statuses[d][0] == "fallback" for d in fell)
-                     else f"**runs on the CPU** for {dtypes_text(fell)}")
+        parts.append(f"**falls back to the CPU** for {dtypes_text(fell)}" if any(
+            statuses[d][0] == "fallback" for d in fell) else f"**runs on the CPU** for {dtypes_text(fell)}")
     rest = {d: s + (f" on macOS ≥ {m}" if m else "") for d, (s, m) in statuses.items() if d not in fell}
     if rest and fell:
         groups = OrderedDict()
@@ -150,7 +149,8 @@ def mps_answers(model: Model) -> list:
     out += para("Predicted from each release's macOS arm64 wheel (dispatch table, MPS kernels registered from "
                 "Python, the MPS test lists); no Mac has contributed a measured row yet. A recommended case is "
                 "judged equivalent on the CPU " + ("and on CUDA " if cuda else "") + "(measured) and predicted "
-                "to stay on MPS.")
+                "to stay on MPS. Falling back means: runs on the CPU with PYTORCH_ENABLE_MPS_FALLBACK=1, raises "
+                "NotImplementedError without it.")
     out.append("")
     backend = {r: model.backend_macos(r) for r in releases}
     for first, last, (text, note, gate) in ranges(releases, lambda r: (*use(r), backend[r])):

@@ -87,9 +87,9 @@ class Model:
             return None, why
         for other, trace in sorted(self.traces.items(), key=lambda t: version_key(t[0])):
             if set(trace["ops"]) == set(ops):
-                return _case_ops(trace), (f"per-case ops traced on {minor(other)}; {minor(release)}'s measured run "
+                return _case_ops(trace), (f"per-case ops traced on {minor(other)}; the measured run of this release "
                                           "traced the same op set")
-        return None, f"no per-case trace on {minor(release)} (its op set differs from every traced release)"
+        return None, "no per-case trace on this release (its op set differs from every traced release)"
 
     # -- MPS ------------------------------------------------------------------------------------------
     def mps_releases(self):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from matrix.render.common import bounded_span, op_name, para, ranges, short, table
+from matrix.render.common import bounded_span, bullet, op_name, para, ranges, short, table
 from matrix.render.model import Model
 
 MPS_DTYPES = ("float32", "float16", "bfloat16")
@@ -53,8 +53,10 @@ def mps_table(model: Model) -> list:
     out = ["### MPS (P unless a release was measured on a Mac)", ""]
     out += para("`yes`: every op the case reaches on that release stays on MPS; `no:` the ops that fall back; "
                 "`—`: the case's ops were not traced on that release.")
+    if notes:
+        out.append("")
     for note, where in notes.items():
-        out += para(f"torch {', '.join(where)}: {note}" + (" (that release's measured run traced the same op set)"
+        out += bullet(f"torch {', '.join(where)}: {note}" + (" (that release's measured run traced the same op set)"
                                                           if note.startswith("per-case ops traced on") else "") + ".")
     out += ["", table(rows, ["case", "torch", *(short(d) for d in MPS_DTYPES)]), ""]
     return out
@@ -71,12 +73,12 @@ def measured_line(model: Model) -> list:
                 if not r["runs_on_device"]:
                     off.setdefault(f["torch"]["version"].split("+")[0], []).append(f"{r['case']} ({short(r['dtype'])})")
         if not off:
-            out += para(f"{device}: every case ran on the device in every measured file ({len(files)}).")
+            out += bullet(f"{device}: every case ran on the device in every measured file ({len(files)}).")
             continue
         by_text = OrderedDict()
         for release, items in off.items():
             by_text.setdefault(", ".join(items), []).append(release)
         for text, where in by_text.items():
-            out += para(f"{device}, torch {', '.join(where)}: did not run: {text} (the result files' `cases` rows say "
-                        "why); every other case ran on the device.")
+            out += bullet(f"{device}, torch {', '.join(where)}: did not run: {text} (the result files' `cases` rows "
+                          "say why); every other case ran on the device.")
     return [*out, ""] if out else []

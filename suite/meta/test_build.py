@@ -139,7 +139,7 @@ def test_the_answers_come_first_and_answer_the_m2_torch_22_question(folder, caps
     assert "**falls back to the CPU** for f32, f16" in answer
     # 2.2's own CPU verdicts (var_mean_sqrt equivalent in float32 there), CUDA's newest; float16 overflows.
     assert "**Use (P)**: f32: std_plus_mean, var_mean_sqrt · f16: std_plus_mean." in answer
-    assert "per-case ops traced on 2.13; 2.2's measured run traced the same op set" in answer
+    assert "per-case ops traced on 2.13; the measured run of this release traced the same op set" in answer
     newest = bullet_for(section(text, sections[0]), "**torch 2.13**")
     assert "(MPS needs macOS ≥ 13.0)" in newest, "the backend's own minimum, from the wheel's evidence"
     assert "bf16: native on macOS ≥ 14" in newest, "bfloat16's gate is newer than the backend's: said"
