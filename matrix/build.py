@@ -25,13 +25,14 @@ import sys
 from pathlib import Path
 
 from matrix import results, traces
-from matrix.render import answers, ops, runs, sources, verdicts
+from matrix.render import allops, answers, ops, runs, sources, verdicts
 from matrix.render import speed as speed_render
 from matrix.render.common import WIDTH, bullet, cut, para
 from matrix.render.model import Model
 from opcompat import records
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "MATRIX.md"
+_DEFAULT = object()
 LEGEND = {
     "native": "runs on the device's own kernel (predicted: an MPS kernel in that release)",
     "native (macOS ≥ X)": "native from that macOS on; older macOS refuses the dtype or runs it on the CPU",
@@ -55,29 +56,51 @@ def add_arguments(parser):
     parser.add_argument("--results", type=Path, default=results.RESULTS_DIR,
                         help=f"folder of result files (default: {results.RESULTS_DIR})")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"file to write (default: {DEFAULT_OUT})")
+    parser.add_argument("--snapshots", type=Path, default=None,
+                        help="folder of the predictor's all-op snapshots (default: matrix/predict/snapshots/ when "
+                             f"--results is the published folder); their page goes next to --out as {allops.PAGE_NAME}")
     parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if --out differs from what would be written")
+                        help="write nothing; exit 1 if --out (or its ops page) differs from what would be written")
 
 
 def run(args) -> int:
     if not args.results.is_dir():
         print(f"error: --results {args.results}: no such folder", file=sys.stderr)
         return 2
-    text, built, skipped = build(args.results)
+    snapshots = args.snapshots if args.snapshots is not None else default_snapshots(args.results)
+    text, built, skipped = build(args.results, snapshots)
     for path, reason in skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     if not built:
         print(f"error: nothing to build: no usable result file in {args.results}", file=sys.stderr)
         return 1
+    outputs = [(args.out, text)]
+    page = ops_page(snapshots)
+    if page is not None:
+        outputs.append((args.out.with_name(allops.PAGE_NAME), page))
     if args.check:
-        current = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
-        if current != text:
-            print(f"{args.out} is out of date: run python -m matrix build", file=sys.stderr)
+        stale = [str(path) for path, want in outputs
+                 if (path.read_text(encoding="utf-8") if path.exists() else "") != want]
+        if stale:
+            print(f"{', '.join(stale)} out of date: run python -m matrix build", file=sys.stderr)
             return 1
         return 0
-    args.out.write_text(text, encoding="utf-8")
-    print(f"wrote {args.out} from {built} result file(s)" + (f", skipped {len(skipped)}" if skipped else ""))
+    for path, want in outputs:
+        path.write_text(want, encoding="utf-8")
+    print(f"wrote {', '.join(str(p) for p, _ in outputs)} from {built} result file(s)"
+          + (f", skipped {len(skipped)}" if skipped else ""))
     return 0
+
+
+def default_snapshots(directory):
+    """The predictor's snapshots go with the published results only (a test's folder has its own or none)."""
+    return allops.SNAPSHOTS_DIR if results.is_published(directory) else None
+
+
+def ops_page(snapshots):
+    """The text of MATRIX-mps-ops.md, or None without snapshots."""
+    found, _ = allops.load(snapshots)
+    return allops.page(allops.Snapshots(found)) if found else None
 
 
 # -- reading ------------------------------------------------------------------------------------------
@@ -117,9 +140,14 @@ def gather(directory):
 
 
 # -- the document -----------------------------------------------------------------------------------------
-def build(directory):
-    """(markdown, number of result files used, skipped [(path, reason)])."""
+def build(directory, snapshots=_DEFAULT):
+    """(markdown, number of result files used, skipped [(path, reason)]); ``snapshots``: the predictor's all-op
+    snapshot folder (default: see default_snapshots; None: the all-op section comes from the result files)."""
+    if snapshots is _DEFAULT:
+        snapshots = default_snapshots(directory)
     found, skipped, speed = gather(directory)
+    snaps, bad_snaps = allops.load(snapshots)
+    skipped += bad_snaps
     found_traces, bad_traces = traces.load_dir(Path(directory) / "traces")
     skipped += bad_traces
     if not found:
@@ -151,7 +179,7 @@ def build(directory):
     out += runs.measured_line(model)
     out += verdicts.section(model)
     out += speed_render.section(model, speed)
-    out += ops.all_ops_section(model)
+    out += allops.summary(allops.Snapshots(snaps)) if snaps else ops.all_ops_section(model)
     out += ["## Legend", ""]
     for word, meaning in LEGEND.items():
         out += bullet(f"`{word}`: {meaning}.")

@@ -312,3 +312,36 @@ def test_trace_write_records_the_cases_of_the_installed_torch(tmp_path, capsys):
     reached = {op for op, _ in traces.case_ops(trace)["std_plus_mean"]["float32"]}
     assert reached == {STD, MEAN}
     assert {op for op, _ in traces.case_ops(trace)["fused"]["float16"]} == {STD_MEAN}
+
+
+def write_snapshot(directory, version, by_status, min_macos=None, differs=None):
+    directory.mkdir(exist_ok=True)
+    data = {"torch": version, "counts": {k: len(v) for k, v in by_status.items()}, "descriptions": {},
+            "ops_by_status": by_status, "min_macos": min_macos or {}, "dtype_differs": differs or {}}
+    (directory / f"mps-{version}.json").write_text(json.dumps(data))
+
+
+def test_the_all_op_page_comes_from_the_prediction_snapshots(folder, capsys):
+    snaps = folder.parent / "snapshots"
+    isin = ["aten::isin.Tensor_Tensor", "aten::isin.Tensor_Tensor_out"]
+    write_snapshot(snaps, "2.1.2", {"fallback": [*isin, STD_MEAN, "aten::cumsum.default"],
+                                    "native": ["aten::relu.default"], "composite": ["aten::linear.default"]})
+    write_snapshot(snaps, "2.2.2", {"fallback": [*isin, STD_MEAN], "native": ["aten::relu.default"],
+                                    "native_macos": ["aten::cumsum.default"], "composite": ["aten::linear.default"]},
+                   min_macos={"aten::cumsum.default": "13.0"})
+    write_snapshot(snaps, "2.3.1", {"native": [*isin, STD_MEAN, "aten::relu.default", "aten::cumsum.default"],
+                                    "composite": ["aten::linear.default"]},
+                   differs={STD_MEAN: {"float32": "native_macos(15.0)"}})
+    out = folder / "MATRIX.md"
+    assert matrix_main(["build", "--results", str(folder), "--out", str(out), "--snapshots", str(snaps)]) == 0
+    capsys.readouterr()
+    summary = squeeze(section(out.read_text(encoding="utf-8"), "Every aten op on MPS (P)"))
+    assert "| 2.2.2 | 1 | 1 | 1 | 3 |" in summary and "[MATRIX-mps-ops.md](MATRIX-mps-ops.md)" in summary
+    page = (folder / "MATRIX-mps-ops.md").read_text(encoding="utf-8")
+    assert "- `isin.{Tensor_Tensor, Tensor_Tensor_out}`: fallback ≤ 2.2 · native ≥ 2.3" in page
+    assert "- `std_mean.correction`: fallback ≤ 2.2 · native (macOS ≥ 15.0) ≥ 2.3" in page, "a dtype's own gate"
+    assert "- `cumsum`: fallback ≤ 2.1 · native (macOS ≥ 13.0) 2.2 · native ≥ 2.3" in page
+    assert "relu" not in page and "linear" not in page, "native or composite everywhere: left out"
+    (folder / "MATRIX-mps-ops.md").write_text("hand-edited")
+    code = matrix_main(["build", "--results", str(folder), "--out", str(out), "--snapshots", str(snaps), "--check"])
+    assert code == 1 and "MATRIX-mps-ops.md" in capsys.readouterr().err
