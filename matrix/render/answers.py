@@ -240,8 +240,8 @@ def call_sites(model: Model) -> list:
             if all(model.equivalent(dev, name, d) is not False for dev in devices for d in dtypes):
                 good.append(name)
             else:
-                why = [caveat(model, dev, name, dtypes) for dev in devices]
-                bad.append(f"{name} ({'; '.join(w for w in why if w)})")
+                why = [(dev, caveat(model, dev, name, dtypes)) for dev in devices]
+                bad.append(f"{name} ({' — '.join(f'{dev}: {w}' for dev, w in why if w)})")
         text = f"`{call}`: equivalent on {' and '.join(devices)}: {', '.join(good) or 'none'}"
         if bad:
             text += "; not: " + ", ".join(bad)

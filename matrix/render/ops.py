@@ -31,12 +31,14 @@ def _op_order(lists) -> list:
     return list(seen)
 
 
-def _range_rows(op, releases, value_of, all_releases):
+def _range_rows(op, releases, value_of, all_releases, gate_of=None):
+    """Rows of one op: a release range per run of equal cells (and equal MPS minimum macOS, when given)."""
     rows = []
-    for first, last, cells in ranges(releases, value_of):
+    for first, last, (gate, cells) in ranges(releases, lambda r: ((gate_of or (lambda _: None))(r), value_of(r))):
         if all(c == "—" for c in cells):
             continue
-        rows.append([op_name(op) if not rows else "", bounded_span(first, last, all_releases), *cells])
+        label = bounded_span(first, last, all_releases) + (f", macOS ≥ {gate}" if gate else "")
+        rows.append([op_name(op) if not rows else "", label, *cells])
     return rows
 
 
@@ -48,13 +50,15 @@ def mps_family_table(model: Model) -> list:
     rows = []
     for op in ops:
         rows += _range_rows(op, releases,
-                            lambda r, op=op: tuple(_cell(*model.mps_status(r, op, d)) for d in MPS_DTYPES), releases)
+                            lambda r, op=op: tuple(_cell(*model.mps_status(r, op, d)) for d in MPS_DTYPES), releases,
+                            model.backend_macos)
     measured = [r for r in releases if model.mps[r]["kind"] == "measured"]
     untraced = [r for r in releases if model.traced_ops(r)[0] is None]
     out = ["### MPS (P unless a release was measured on a Mac)", ""]
     out += para("Per op, the releases with the same cells are one row. Each release uses the ops traced on that "
                 "release (its trace, else its measured run); `—`: not traced on that release. float64: MPS has "
-                "none. A macOS condition beyond the release's own MPS minimum is in the cell.")
+                "none. The release's own MPS minimum macOS (where its wheel says) is next to the range; a dtype's "
+                "newer one is in the cell.")
     if measured:
         out += para("Measured on a Mac: " + ", ".join(f"{r} ({tag(model.mps[r])})" for r in measured) + ".")
     if untraced:

@@ -43,8 +43,9 @@ def mps_table(model: Model) -> list:
                 cells.append(_cell(runs, fell, gate, why))
             return tuple(cells)
         first_row = True
-        for first, last, cells in ranges(releases, value):
-            rows.append([name if first_row else "", bounded_span(first, last, releases), *cells])
+        for first, last, (gate, cells) in ranges(releases, lambda r, value=value: (model.backend_macos(r), value(r))):
+            label = bounded_span(first, last, releases) + (f", macOS ≥ {gate}" if gate else "")
+            rows.append([name if first_row else "", label, *cells])
             first_row = False
     for release in releases:
         _, note = model.case_ops(release)

@@ -185,7 +185,7 @@ def test_macos_conditions_are_in_the_cells_where_they_apply(folder, capsys):
     _, text, _ = build(folder, capsys)
     mps_ops = squeeze(section(text, "std_mean family")).split("### CPU")[0]
     assert "| std.correction | ≤ 2.2 | native | native | unsupported_dtype |" in mps_ops
-    assert "| | ≥ 2.13 | native | native | native (macOS ≥ 14) |" in mps_ops
+    assert "| | ≥ 2.13, macOS ≥ 13.0 | native | native | native (macOS ≥ 14) |" in mps_ops
 
 
 def test_a_malformed_file_is_named_with_its_reason_and_every_other_row_survives(folder, capsys):
