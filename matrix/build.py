@@ -1,6 +1,6 @@
 """``python -m matrix build``: merge the result files into matrix/MATRIX.md.
 
-    python -m matrix build [--results DIR] [--out FILE] [--check]
+    python -m matrix build [--results DIR] [--out FILE] [--snapshots DIR] [--check]
 
 Reads every ``measured-*.json`` and ``predicted-*.json`` in the results folder (matrix/results/ by
 default; see matrix/results.py for the schema), the per-release traces in ``traces/`` (matrix/traces.py)
@@ -8,8 +8,11 @@ and ``speed-*.json`` when there are any, and writes, answers first:
 
 - per device and torch release range: does ``torch.std_mean`` fall back, and what to use instead (only
   cases equivalent on that device; on MPS, equivalent on CPU and CUDA and predicted to stay on MPS);
-- the case names; op support and "runs on the device" as release ranges; verdicts; speed; every predicted
-  op that is not native on MPS everywhere; the sources, once each.
+- the case names; op support and "runs on the device" as release ranges; verdicts; speed; the sources,
+  once each;
+- every aten op on MPS: counts per release here, and MATRIX-mps-ops.md next to it (each op that is not
+  native everywhere, as release ranges) from the predictor's snapshots (matrix/predict/snapshots/); without
+  snapshots, the ops of the predicted result files, in MATRIX.md.
 
 Provenance: ``(P)`` predicted, ``(M: device, machine)`` measured, said once per table or source, never per
 cell. Simulated results are never published: a simulated file found here is skipped, with the reason. So
