@@ -12,6 +12,7 @@ from collections import OrderedDict
 import torch
 
 import cases as registry
+from matrix import results
 from matrix.render.common import bullet, dtypes_text, para, ranges, span, tag
 from matrix.render.model import FELL_BACK, NOT_TRACED, Model
 
@@ -90,23 +91,21 @@ def _labelled(by_dtype: dict) -> str:
     return " · ".join(f"{dtypes_text(d)}: {t}" for t, d in groups.items())
 
 
+OFF_DEVICE_WORDS = {"fallback": "**falls back to the CPU**", "forced_cpu": "**runs on the CPU**",
+                    "not_implemented": "**raises NotImplementedError** (no CPU fallback)"}
+
+
 def _fused_text(statuses: dict) -> str:
-    """How std_mean itself fares: statuses {dtype: (status, macos)}."""
-    fell = [d for d, (s, _) in statuses.items() if s in FELL_BACK]
-    parts = []
-    if fell:
-        parts.append(f"**falls back to the CPU** for {dtypes_text(fell)}" if any(
-            statuses[d][0] == "fallback" for d in fell) else f"**runs on the CPU** for {dtypes_text(fell)}")
-    rest = {d: s + (f" on macOS ≥ {m}" if m else "") for d, (s, m) in statuses.items() if d not in fell}
-    if rest and fell:
-        groups = OrderedDict()
-        for d, text in rest.items():
-            groups.setdefault(text, []).append(d)
-        parts.append("; " + " · ".join(f"{dtypes_text(d)}: {t}" for t, d in groups.items()))
-    elif rest:
-        parts.append(_group(rest))
-    text = "".join(parts)
-    return text if fell else ("no: " + text)
+    """How std_mean itself fares: statuses {dtype: (status, min macOS)}."""
+    off = OrderedDict()
+    for dtype, (status, _) in statuses.items():
+        if status in FELL_BACK:
+            off.setdefault(OFF_DEVICE_WORDS.get(status, f"**{status}**"), []).append(dtype)
+    rest = {d: s + (f" on macOS ≥ {m}" if m else "") for d, (s, m) in statuses.items() if s not in FELL_BACK}
+    if not off:
+        return "no: " + _group(rest)
+    text = "; ".join(f"{words} for {dtypes_text(d)}" for words, d in off.items())
+    return text + ("; " + _labelled(rest) if rest else "")
 
 
 def mps_answers(model: Model) -> list:
@@ -118,6 +117,9 @@ def mps_answers(model: Model) -> list:
     missing = []
 
     def use(release):
+        measured_here = any(results.release(d["torch"]["version"]) == release
+                            for d in model.verdict_files("mps", release))
+        label = "**Use (M)**" if measured_here else "**Use (P)**"
         statuses = {d: model.mps_status(release, FUSED_OP, d) for d in MPS_DTYPES}
         if all(s == NOT_TRACED for s, _ in statuses.values()):
             return "std_mean was not traced on this release", ""
@@ -127,8 +129,11 @@ def mps_answers(model: Model) -> list:
                 continue
             chosen = []
             for case in general:
-                equal = model.equivalent("cpu", case, dtype, release) and (
-                    not cuda or model.equivalent("cuda", case, dtype, release))
+                if measured_here:  # a Mac judged this release: its own verdicts decide
+                    equal = model.equivalent("mps", case, dtype, release)
+                else:
+                    equal = model.equivalent("cpu", case, dtype, release) and (
+                        not cuda or model.equivalent("cuda", case, dtype, release))
                 if not equal:
                     continue
                 runs, _, gate, note = model.mps_case(release, case, dtype)
@@ -143,14 +148,17 @@ def mps_answers(model: Model) -> list:
         fused = _fused_text(statuses)
         if not picks:
             return fused + ". **Use** `torch.std_mean` itself", ""
-        return (fused + ". **Use (P)**: " + _labelled(picks), "; ".join(sorted(notes)))
+        return (fused + f". {label}: " + _labelled(picks), "; ".join(sorted(notes)))
 
-    out = ["### MPS (Apple silicon): predicted (P)", ""]
+    measured = [r for r in releases if model.mps[r]["kind"] == "measured"]
+    out = ["### MPS (Apple silicon): predicted (P)" + (", measured (M) on " + ", ".join(measured) if measured
+                                                        else ""), ""]
     out += para("Predicted from each release's macOS arm64 wheel (dispatch table, MPS kernels registered from "
-                "Python, the MPS test lists); no Mac has contributed a measured row yet. A recommended case is "
-                "judged equivalent on the CPU " + ("and on CUDA " if cuda else "") + "(measured) and predicted "
-                "to stay on MPS. Falling back means: runs on the CPU with PYTORCH_ENABLE_MPS_FALLBACK=1, raises "
-                "NotImplementedError without it.")
+                "Python, the MPS test lists)" + ("; measured on a Mac where it says (M)" if measured else
+                                                 "; no Mac has contributed a measured row yet") + ". A recommended "
+                "case (P) is judged equivalent on the CPU " + ("and on CUDA " if cuda else "") + "(measured) and "
+                "predicted to stay on MPS; (M): judged equivalent on MPS itself. Falling back means: runs on "
+                "the CPU with PYTORCH_ENABLE_MPS_FALLBACK=1, raises NotImplementedError without it.")
     out.append("")
     backend = {r: model.backend_macos(r) for r in releases}
     for first, last, (text, note, gate) in ranges(releases, lambda r: (*use(r), backend[r])):

@@ -345,3 +345,15 @@ def test_the_all_op_page_comes_from_the_prediction_snapshots(folder, capsys):
     (folder / "MATRIX-mps-ops.md").write_text("hand-edited")
     code = matrix_main(["build", "--results", str(folder), "--out", str(out), "--snapshots", str(snaps), "--check"])
     assert code == 1 and "MATRIX-mps-ops.md" in capsys.readouterr().err
+
+
+def test_a_mac_that_judged_a_release_decides_its_recommendation(folder, capsys):
+    runs = [{"case": c, "dtype": "float32", "runs_on_device": True, "fallback_ops": [], "message": ""}
+            for c in ("std_plus_mean", "var_mean_sqrt")]
+    mac_verdicts = [verdict("std_plus_mean", "float32", False, "mps", ["overflow (std, near_overflow)"]),
+                    verdict("var_mean_sqrt", "float32", True, "mps")]
+    results.write(results.make("measured", torch_info("2.2.2"), MAC, mps_ops("fallback", "native"), runs,
+                               mac_verdicts), folder)
+    _, text, _ = build(folder, capsys)
+    answer = bullet_for(section(text, "Does `torch.std_mean` fall back"), "**torch 2.2**")
+    assert "**Use (M)**: f32: var_mean_sqrt · f16: none known" in answer, "the Mac's verdicts, not CPU's and CUDA's"
