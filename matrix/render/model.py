@@ -85,7 +85,7 @@ class Model:
         ops, why = self.traced_ops(release)
         if ops is None:
             return None, why
-        for other, trace in sorted(self.traces.items(), key=lambda t: version_key(t[0])):
+        for other, trace in sorted(self.traces.items(), key=lambda t: _distance(t[0], release)):
             if set(trace["ops"]) == set(ops):
                 return _case_ops(trace), (f"per-case ops traced on {minor(other)}; the measured run of this release "
                                           "traced the same op set")
@@ -194,6 +194,15 @@ class Model:
                 for v in data["verdicts"]:
                     names.setdefault(v["case"], None)
         return list(names)
+
+
+def _distance(a: str, b: str):
+    """How far apart two releases are (minor releases; the nearest trace speaks for an untraced release)."""
+    try:
+        va, vb = Version(results.release(a)), Version(results.release(b))
+        return (abs((va.major * 100 + va.minor) - (vb.major * 100 + vb.minor)), version_key(a))
+    except InvalidVersion:
+        return (10**6, version_key(a))
 
 
 def _case_ops(trace):
