@@ -8,7 +8,7 @@ from collections import OrderedDict
 
 from matrix import results
 from matrix.render.answers import caveat
-from matrix.render.common import bullet, para, short, table
+from matrix.render.common import bullet, para, short, table, tag
 from matrix.render.model import Model
 
 NOT_CASES = ("fused", "fallback", "copy")
@@ -97,7 +97,9 @@ def section(model: Model, speed) -> list:
             rows.append([short(dtype or "?"), dims, _sizes(sizes) if sizes else "-",
                          variant or "none equivalent", _spread([p[1] for p in points if p[1]]) if variant else "-",
                          _spread([p[2] for p in points if p[2]]) if variant else "-"])
-        out += para(f"From `{path.name}` (medians over its repeats). Only cases equivalent on {device} in that "
+        judged = "; ".join(sorted({tag(d) for d in model.verdict_files(device, release)})) or "none"
+        out += para(f"From `{path.name}` (medians over its repeats). Only cases equivalent on {device} (verdicts: "
+                    f"{judged}) in that "
                     "dtype are timed against each other here (not the ones that call `torch.std_mean` itself); "
                     "elements in k = 2¹⁰, M = 2²⁰; × fused: throughput relative to `torch.std_mean`; "
                     "× fallback: speedup over the CPU round trip.")
