@@ -24,12 +24,14 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import cases
+from matrix.probe_runner import PREFIX
 from matrix.simulated_mps import SimulatedDevice
+from opcompat import records
+from opcompat.devices import synchronize
+from opcompat.records import Observation
 from opcompat.samples import Sample
 from opcompat.trace import IGNORED, TRACE_SHAPE, overload_name
-
-PREFIX = "@@opcompat "
-FALLBACK_MARK = "will fall back to run on the CPU"
+from opcompat.vocab import FALLBACK_MARK, dtype_name
 
 # Loose tolerances for "same call, device vs CPU": catch a wrong kernel, not rounding differences.
 TOLERANCES = {
@@ -57,10 +59,7 @@ class RealDevice:
 
     def synchronize(self):
         # Asynchronous backends report kernel errors at the next sync: read nothing before it.
-        if self.torch_device.type == "cuda":
-            torch.cuda.synchronize(self.torch_device)
-        elif self.torch_device.type == "mps" and hasattr(getattr(torch, "mps", None), "synchronize"):
-            torch.mps.synchronize()  # torch 2.0+; before it, copying the result to the CPU waits for it
+        synchronize(self.torch_device)
 
 
 def make_device(job):
@@ -146,7 +145,7 @@ def mismatch(actual, expected, dtype) -> str:
 
 
 # -- running one item -------------------------------------------------------------------------------
-def run_op(item, device, gen, seen):
+def run_op(item, device, gen, seen: dict):
     op = resolve_op(item["op"])
     dtype = item["dtype"]
     args = decode(item["args"], dtype, gen)
@@ -190,7 +189,7 @@ class OpsReached(TorchDispatchMode):
 def _tensor_dtype(values):
     for value in values:
         if isinstance(value, torch.Tensor):
-            return str(value.dtype).replace("torch.", "")
+            return dtype_name(value.dtype)
         if isinstance(value, (list, tuple)):
             found = _tensor_dtype(value)
             if found:
@@ -214,10 +213,10 @@ def run_case(item, device, gen, seen):
             seen["ops_reached"] = sorted([op, dtype or item["dtype"]] for op, dtype in recorder.reached)
 
 
-def run_item(item, device, seed):
+def run_item(item, device, seed) -> Observation:
     """What one item did: outcome ok/raised, its exception, the warnings it raised, details."""
     gen = torch.Generator().manual_seed(seed)
-    seen = {"outcome": "ok", "error_type": "", "message": "", "warnings": []}
+    seen = {"outcome": "ok", "error_type": "", "message": "", "warnings": []}  # the Observation, as it fills
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -228,7 +227,7 @@ def run_item(item, device, seed):
             if not str(exc):
                 seen["message"] = traceback.format_exc(limit=2)[-400:]
     seen["warnings"] = [" ".join(str(w.message).split()) for w in caught]
-    return seen
+    return Observation(**seen)
 
 
 def emit(record):
@@ -242,8 +241,8 @@ def main() -> int:
     watch_fallback = job["device"].startswith("mps")
     for index, item in enumerate(job["items"]):
         seen = run_item(item, device, item.get("seed", index))
-        emit({"index": index, **seen})
-        if watch_fallback and any(FALLBACK_MARK in w for w in seen["warnings"]):
+        emit({"index": index, **records.to_json(seen)})
+        if watch_fallback and any(FALLBACK_MARK in w for w in seen.warnings):
             emit({"stop": "fallback warning spent: this process cannot see another"})
             return 0
     emit({"done": len(job["items"])})

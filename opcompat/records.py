@@ -26,6 +26,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
+from packaging.version import InvalidVersion, Version
+
 from .vocab import DTYPE_NAMES, OP_STATUSES, PREDICTED_STATUSES
 
 SCHEMA_VERSION = 1
@@ -55,6 +57,14 @@ OPTIONAL = {"optional": True}
 
 def choices(words) -> dict:
     return {"choices": tuple(words)}
+
+
+def _not_a_version(text: str) -> str:
+    try:
+        Version(text)
+    except InvalidVersion:
+        return f"{text!r} is not a version (PEP 440)"
+    return ""
 
 
 # -- the rows ------------------------------------------------------------------------------------------
@@ -140,7 +150,7 @@ class Observation:
 # -- the file --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TorchInfo:
-    version: str
+    version: str = field(metadata={"check": _not_a_version})  # torch.__version__, local build tag included
     git: Optional[str] = None
     cuda: Optional[str] = None
 
@@ -178,16 +188,19 @@ class ResultFile:
     schema_version: int = SCHEMA_VERSION  # written first (see to_json): a reader looks there before anything
 
     def filename(self) -> str:
-        """Where it is written: predicted-<device>-<release>.json, <kind>-<device>-<release>-<slug>.json."""
-        version = release(self.torch.version)
-        if self.kind == "predicted":
-            return f"predicted-{self.machine.device}-{version}.json"
-        return f"{self.kind}-{self.machine.device}-{version}-{self.machine.slug}.json"
+        return result_filename(self.kind, self.torch, self.machine)
+
+
+def result_filename(kind: str, torch: TorchInfo, machine: MachineInfo) -> str:
+    """Where a result is written: predicted-<device>-<release>.json, <kind>-<device>-<release>-<slug>.json."""
+    if kind == "predicted":
+        return f"predicted-{machine.device}-{release(torch.version)}.json"
+    return f"{kind}-{machine.device}-{release(torch.version)}-{machine.slug}.json"
 
 
 def release(version: str) -> str:
     """'2.13.0+cpu' -> '2.13.0': the release a file is named after (the local build tag dropped)."""
-    return version.split("+")[0]
+    return Version(version).public
 
 
 # -- one JSON path --------------------------------------------------------------------------------------
@@ -269,6 +282,10 @@ def _check(cls, data, path, found):
         _check_value(hints[name], data[name], where, found)
         if "choices" in f.metadata and isinstance(data[name], str) and data[name] not in f.metadata["choices"]:
             found.append(f"{where}: {data[name]!r} is not one of {', '.join(f.metadata['choices'])}")
+        if "check" in f.metadata and isinstance(data[name], str):
+            reason = f.metadata["check"](data[name])
+            if reason:
+                found.append(f"{where}: {reason}")
 
 
 def _is_union(hint) -> bool:

@@ -11,6 +11,8 @@ from cases import REGIMES
 from opcompat import strategies as sst
 from opcompat.samples import Sample
 
+pytestmark = pytest.mark.meta
+
 
 @settings(max_examples=100, deadline=None)
 @given(data=st.data())
