@@ -89,7 +89,7 @@ class CaseRow:
 @dataclass(frozen=True)
 class VerdictRow:
     case: str
-    correction: float
+    correction: Optional[float]  # None for a family without one (std_mean's is always set)
     dtype: str = field(metadata=choices(DTYPE_NAMES))
     device: str
     equivalent: bool
@@ -97,8 +97,10 @@ class VerdictRow:
     failing_regimes: list[str] = field(default_factory=list)
     counterexample: str = ""
     device_notes: list[str] = field(default_factory=list)
-    # The op the case replaces; files written before families existed imply std_mean.
+    # The op family the case belongs to; files written before families existed imply std_mean.
     family: str = field(default="std_mean", metadata=OPTIONAL)
+    replaces: str = field(default="", metadata=OPTIONAL)  # the call the case stands in for
+    ops: list[str] = field(default_factory=list, metadata=OPTIONAL)  # the aten overloads it replaces
 
 
 @dataclass(frozen=True)

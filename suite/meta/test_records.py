@@ -95,3 +95,14 @@ def test_a_field_with_a_default_may_be_missing_one_without_may_not():
     del row["device"]
     with pytest.raises(RecordError, match=r"r\.json: device: missing"):
         records.from_json(VerdictRow, row, where="r.json")
+
+
+def test_a_verdict_of_another_family_reads_as_opcompat_verdicts_writes_it():
+    # opcompat.verdicts.Verdict.to_json with families: family, replaces, ops, and no correction for most.
+    row = {"family": "isin", "case": "isin_mps_friendly", "correction": None, "dtype": "float32", "device": "mps",
+           "equivalent": True, "causes": [], "failing_regimes": [], "counterexample": "", "device_notes": [],
+           "replaces": "torch.isin(x, values)", "ops": ["aten::isin.Tensor_Tensor"]}
+    verdict = records.from_json(VerdictRow, row)
+    assert (verdict.family, verdict.correction, verdict.ops) == ("isin", None, ["aten::isin.Tensor_Tensor"])
+    assert records.to_json(verdict) == {k: row[k] for k in records.to_json(verdict)} and set(row) == set(
+        records.to_json(verdict))
