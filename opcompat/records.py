@@ -105,32 +105,42 @@ class VerdictRow:
 
 @dataclass(frozen=True)
 class BenchRow:
-    """One benchmark row of a speed result (matrix.speed): the timing and the ratios within its run."""
+    """One benchmark row of a speed result (matrix.speed): the timing and the ratios within its run.
+
+    Speed files of schema 1 carry ``wall_median_s`` and ``iqr_s``; the per-timer fields (``times``,
+    ``ratio``, ``ratio_spread``: {timer: value}) and the CUDA-graph ones come with schema 2. Copy and
+    fallback rows leave the case fields (equivalent, label, ...) null.
+    """
 
     variant: str
     kind: str
-    equivalent: bool
-    label: str
     dtype: str
     shape: list[int]
     numel: int
-    dims: Optional[list[int]]
-    median_s: float
-    GBps: float
+    equivalent: Optional[bool] = None
+    label: Optional[str] = None
+    dims: Optional[list[int]] = None
+    median_s: Optional[float] = None
+    GBps: Optional[float] = None
     frac_copy_bw: Optional[float] = None
     speedup_vs_fallback: Optional[float] = None
     slowdown_vs_fused: Optional[float] = None
     repeat: int = 1
-    wall_median_s: Optional[float] = None
     rounds: Optional[int] = None
-    calls_per_round: int = 1
-    iqr_s: Optional[float] = None
+    calls_per_round: Optional[int] = None
     sm_clock_mhz: Optional[float] = None
     computes: Optional[str] = None
-    output_ok: bool = True
-    falls_back: bool = False
-    fallback_ops: list[str] = field(default_factory=list)
-    uses_fused_op: bool = False
+    output_ok: Optional[bool] = None
+    falls_back: Optional[bool] = None
+    fallback_ops: Optional[list[str]] = None
+    uses_fused_op: Optional[bool] = None
+    wall_median_s: Optional[float] = field(default=None, metadata=OPTIONAL)  # schema 1
+    iqr_s: Optional[float] = field(default=None, metadata=OPTIONAL)  # schema 1
+    times: Optional[dict] = field(default=None, metadata=OPTIONAL)  # schema 2: {timer: median s}
+    ratio: Optional[dict] = field(default=None, metadata=OPTIONAL)  # schema 2: {timer: vs the fused op}
+    ratio_spread: Optional[dict] = field(default=None, metadata=OPTIONAL)
+    graph_calls: Optional[int] = field(default=None, metadata=OPTIONAL)
+    graph_error: Optional[str] = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)

@@ -106,3 +106,14 @@ def test_a_verdict_of_another_family_reads_as_opcompat_verdicts_writes_it():
     assert (verdict.family, verdict.correction, verdict.ops) == ("isin", None, ["aten::isin.Tensor_Tensor"])
     assert records.to_json(verdict) == {k: row[k] for k in records.to_json(verdict)} and set(row) == set(
         records.to_json(verdict))
+
+
+def test_bench_rows_of_both_speed_schemas():
+    v2 = {"variant": "copy", "kind": "copy", "equivalent": None, "label": None, "dtype": "float32",
+          "shape": [8, 64], "numel": 512, "dims": None, "repeat": 1, "median_s": 1e-05, "GBps": 400.0,
+          "times": {"cuda graph": 1e-05, "eager wall": 2e-05}, "ratio": {}, "ratio_spread": {}, "graph_calls": 64,
+          "graph_error": ""}
+    row = records.from_json(BenchRow, v2)
+    assert row.times["eager wall"] == 2e-05 and row.graph_calls == 64
+    with pytest.raises(RecordError, match=r"times: is a list, expected an object"):
+        records.from_json(BenchRow, {**v2, "times": [1e-05]})
