@@ -41,7 +41,7 @@ MAX_PROBLEMS = 10  # a broken file is named with its first few problems, not tho
 
 
 class RecordError(ValueError):
-    """A record that does not validate; ``problems`` lists each as 'where: field: reason'."""
+    """A record that does not validate: ``where`` (a file, or '') and ``problems``, each 'field: reason'."""
 
     def __init__(self, where, problems):
         self.where, self.problems = str(where or ""), list(problems)
@@ -187,6 +187,13 @@ class HarnessInfo:
 
 @dataclass(frozen=True)
 class ResultFile:
+    """One result file (matrix/results/), schema_version 1.
+
+    ``kind``: "measured" (a probe on real hardware), "predicted" (from a release's macOS wheel) or
+    "simulated" (the simulated MPS backend: tests opcompat's plumbing, says nothing about a Mac).
+    ``opcompat``: the harness that measured; ``case_errors``: case files that failed to import then.
+    """
+
     kind: str = field(metadata=choices(KINDS))
     torch: TorchInfo
     machine: MachineInfo
