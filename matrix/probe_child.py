@@ -2,13 +2,14 @@
 
 ``python -m matrix.probe_child`` reads a job (JSON) on stdin and answers one line per item on stdout,
 each prefixed with ``@@opcompat`` (anything else a library prints is ignored). An item is one op
-overload replayed at one dtype, or one case run at one dtype. The child reports what it *saw* (the
-exception, the warnings, a mismatch against the same call on the CPU, the ops a case reached); the
-parent (matrix.probe) turns that into a status, with the same code for real and simulated MPS.
+overload replayed at one dtype, or one case run at one dtype. The child reports what it *saw*, an
+``opcompat.records.Observation`` (the exception, the warnings, a mismatch against the same call on the
+CPU, the ops a case reached); the parent (matrix.probe_status) turns that into a status, with the same
+code for real and simulated MPS.
 
-The parent runs children so that a crash or a hang costs one item, not the run: it restarts a child
-after the item that killed the last one. On MPS a child also stops after the first CPU-fallback
-warning it sees, since PyTorch warns once per process (TORCH_WARN_ONCE) and a later fallback in the
+The parent (matrix.probe_runner) runs children so that a crash or a hang costs one item, not the run:
+it restarts a child after the item that killed the last one. On MPS a child also stops after the first
+CPU-fallback warning it sees, since PyTorch warns once per process (TORCH_WARN_ONCE) and a later fallback in the
 same process would pass unseen.
 """
 
