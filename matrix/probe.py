@@ -26,7 +26,7 @@ import cases
 from matrix.predicted_rows import installed_prediction
 from matrix.probe_runner import Runner, child_env
 from matrix.probe_status import case_row, classify, op_row, pass_labels
-from opcompat.records import CaseRow, OpRow
+from opcompat.records import CaseRow, OpRow, ProbeItem
 from opcompat.trace import trace_all
 from opcompat.vocab import DTYPE_NAMES
 
@@ -71,13 +71,12 @@ def _jsonable(value):
     return json.loads(json.dumps(value))
 
 
-def op_item(call, dtype, seed):
-    return {"kind": "op", "op": call.op, "args": _jsonable(call.args), "kwargs": _jsonable(call.kwargs),
-            "dtype": dtype, "seed": seed}
+def op_item(call, dtype, seed) -> ProbeItem:
+    return ProbeItem("op", dtype, seed, op=call.op, args=_jsonable(call.args), kwargs=_jsonable(call.kwargs))
 
 
-def case_item(case, dtype, seed):
-    return {"kind": "case", "case": case, "dtype": dtype, "seed": seed}
+def case_item(case, dtype, seed) -> ProbeItem:
+    return ProbeItem("case", dtype, seed, case=case)
 
 
 # -- the probe ---------------------------------------------------------------------------------------
@@ -127,9 +126,9 @@ def probe(device: str, *, dtypes=DTYPE_NAMES, simulate=False, prediction=None, m
         if again:
             second = dict(zip(again, pass_with(True, again)))
     labels = pass_labels(device, is_mps)
-    ops = [op_row(item["op"], item["dtype"], first[i], second.get(i), labels, first_fallback)
-           for i, item in enumerate(items) if item["kind"] == "op"]
+    ops = [op_row(item.op, item.dtype, first[i], second.get(i), labels, first_fallback)
+           for i, item in enumerate(items) if item.kind == "op"]
     op_status = {(r.op, r.dtype): r.status for r in ops}
-    found_cases = [case_row(item["case"], item["dtype"], first[i], second.get(i), op_status)
-                   for i, item in enumerate(items) if item["kind"] == "case"]
+    found_cases = [case_row(item.case, item.dtype, first[i], second.get(i), op_status)
+                   for i, item in enumerate(items) if item.kind == "case"]
     return ProbeResult("mps" if simulate else device, simulate, ops, found_cases, runner.children_started)

@@ -29,7 +29,7 @@ from matrix.probe_runner import PREFIX
 from matrix.simulated_mps import SimulatedDevice
 from opcompat import records
 from opcompat.devices import synchronize
-from opcompat.records import Observation
+from opcompat.records import Observation, ProbeItem
 from opcompat.samples import Sample
 from opcompat.trace import IGNORED, TRACE_SHAPE, overload_name
 from opcompat.vocab import FALLBACK_MARK, dtype_name
@@ -146,11 +146,11 @@ def mismatch(actual, expected, dtype) -> str:
 
 
 # -- running one item -------------------------------------------------------------------------------
-def run_op(item, device, gen, seen: dict):
-    op = resolve_op(item["op"])
-    dtype = item["dtype"]
-    args = decode(item["args"], dtype, gen)
-    kwargs = {k: decode(v, dtype, gen) for k, v in item["kwargs"]}
+def run_op(item: ProbeItem, device, gen, seen: dict):
+    op = resolve_op(item.op)
+    dtype = item.dtype
+    args = decode(item.args, dtype, gen)
+    kwargs = {k: decode(v, dtype, gen) for k, v in item.kwargs}
     def to_device(v):
         return device.torch_device if isinstance(v, DeviceArg) else device.put(v)
 
@@ -198,9 +198,9 @@ def _tensor_dtype(values):
     return None
 
 
-def run_case(item, device, gen, seen):
-    case = cases.get(item["case"])
-    sample = Sample(shape=TRACE_SHAPE, dtype=item["dtype"], dim=(1, 2, 3), correction=1, keepdim=True)
+def run_case(item: ProbeItem, device, gen, seen: dict):
+    case = cases.get(item.case)
+    sample = Sample(shape=TRACE_SHAPE, dtype=item.dtype, dim=(1, 2, 3), correction=1, keepdim=True)
     kwargs = {**sample.kwargs(), **case.fixed}
     x = device.put(sample.build("cpu"))
     # Which ops fell back needs the ops reached; only MPS has a CPU fallback, so only MPS records them.
@@ -211,17 +211,17 @@ def run_case(item, device, gen, seen):
         device.synchronize()
     finally:  # also when it raised
         if recorder is not None:
-            seen["ops_reached"] = sorted([op, dtype or item["dtype"]] for op, dtype in recorder.reached)
+            seen["ops_reached"] = sorted([op, dtype or item.dtype] for op, dtype in recorder.reached)
 
 
-def run_item(item, device, seed) -> Observation:
+def run_item(item: ProbeItem, device) -> Observation:
     """What one item did: outcome ok/raised, its exception, the warnings it raised, details."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(item.seed)
     seen = {"outcome": "ok", "error_type": "", "message": "", "warnings": []}  # the Observation, as it fills
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            run = run_op if item["kind"] == "op" else run_case
+            run = run_op if item.kind == "op" else run_case
             run(item, device, gen, seen)
         except Exception as exc:
             seen.update(outcome="raised", error_type=type(exc).__name__, message=" ".join(str(exc).split()))
@@ -240,8 +240,8 @@ def main() -> int:
     job = json.load(sys.stdin)
     device = make_device(job)
     watch_fallback = job["device"].startswith("mps")
-    for index, item in enumerate(job["items"]):
-        seen = run_item(item, device, item.get("seed", index))
+    for index, raw in enumerate(job["items"]):
+        seen = run_item(records.from_json(ProbeItem, raw, where=f"item {index}"), device)
         emit({"index": index, **records.to_json(seen)})
         if watch_fallback and any(FALLBACK_MARK in w for w in seen.warnings):
             emit({"stop": "fallback warning spent: this process cannot see another"})

@@ -65,11 +65,11 @@ class Runner:
     children_started: int = 0
 
     def run(self, job: dict, items: list, env: dict) -> list:
-        """One Observation per item, in order."""
+        """One Observation per ProbeItem, in order; ``job``: {device, simulate, prediction} for every child."""
         results = [None] * len(items)
         pending = list(range(len(items)))
         while pending:
-            answered, fate, why = self._child({**job, "items": [items[i] for i in pending]}, env)
+            answered, fate, why = self._child({**job, "items": [records.to_json(items[i]) for i in pending]}, env)
             for local, seen in answered.items():
                 results[pending[local]] = seen
             missing = [k for k in range(len(pending)) if k not in answered]

@@ -4,7 +4,7 @@
 - ``CaseRow``: whether one case runs on the device at one dtype, and which ops fell back;
 - ``VerdictRow``: is one case equivalent at one correction and dtype (opcompat.verdicts writes them);
 - ``BenchRow``: one timed benchmark row of a speed result (matrix.speed);
-- ``Observation``: what a probe child saw of one item (matrix.probe_child -> matrix.probe);
+- ``ProbeItem`` / ``Observation``: what a probe child runs, and what it saw (matrix.probe <-> probe_child);
 - ``ResultFile``: a result file: kind, torch, machine and harness, and its op/case/verdict rows.
 
 Every record is a frozen dataclass. ``to_json(record)`` gives plain JSON values, ``from_json(cls, data,
@@ -141,6 +141,19 @@ class BenchRow:
     ratio_spread: Optional[dict] = field(default=None, metadata=OPTIONAL)
     graph_calls: Optional[int] = field(default=None, metadata=OPTIONAL)
     graph_error: Optional[str] = field(default=None, metadata=OPTIONAL)
+
+
+@dataclass(frozen=True)
+class ProbeItem:
+    """One thing a probe child runs: an op overload replayed at a dtype, or a case run at a dtype."""
+
+    kind: str = field(metadata=choices(("op", "case")))
+    dtype: str = field(metadata=choices(DTYPE_NAMES))
+    seed: int = 0  # the inputs' generator seed: the same item gets the same values in every child
+    op: str = field(default="", metadata=OPTIONAL)  # an op item: the overload, its traced arguments
+    args: list[Any] = field(default_factory=list, metadata=OPTIONAL)
+    kwargs: list[Any] = field(default_factory=list, metadata=OPTIONAL)  # [[name, value]]
+    case: str = field(default="", metadata=OPTIONAL)  # a case item: the case's name
 
 
 @dataclass(frozen=True)
