@@ -117,3 +117,13 @@ def test_bench_rows_of_both_speed_schemas():
     assert row.times["eager wall"] == 2e-05 and row.graph_calls == 64
     with pytest.raises(RecordError, match=r"times: is a list, expected an object"):
         records.from_json(BenchRow, {**v2, "times": [1e-05]})
+
+
+def test_probe_items_carry_only_what_their_kind_needs():
+    op = records.ProbeItem("op", "float16", 3, op="aten::sqrt.default", args=[{"tensor": [2], "dtype": "float32"}])
+    case = records.ProbeItem("case", "float32", case="fused")
+    assert set(records.to_json(case)) == {"kind", "dtype", "seed", "case"}
+    for item in (op, case):
+        assert records.from_json(records.ProbeItem, json.loads(json.dumps(records.to_json(item)))) == item
+    with pytest.raises(RecordError, match="item 0: kind: 'run' is not one of op, case"):
+        records.from_json(records.ProbeItem, {"kind": "run", "dtype": "float32"}, where="item 0")
