@@ -1,8 +1,9 @@
 """``python -m matrix COMMAND``: every opcompat command line in one place.
 
 Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``; its subparser gets them
-with ``set_defaults(func=run)``. ``predict`` parses its own arguments (``matrix.predict.cli.main(argv)``,
-whose options its module owns): its subparser takes none and hands over everything after the name.
+with ``set_defaults(func=run)``. ``predict`` and ``scan`` parse their own arguments (``main(argv)`` in
+their cli modules, which own their options): their subparsers take none and hand over everything after
+the name.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 
 from matrix import build, here, probe_cmd, speed, trace_cmd, verdicts_cmd
 from matrix.predict import cli as predict_cli
+from matrix.scan import cli as scan_cli
 
 COMMANDS = {
     "verdicts": (verdicts_cmd, "print the verdict table: is each case equivalent to torch.std_mean?"),
@@ -21,8 +23,9 @@ COMMANDS = {
     "here": (here, "produce this machine's rows: probe + verdicts + matrix"),
     "build": (build, "merge result files into matrix/MATRIX.md"),
     "speed": (speed, "summarise benchmark JSON: recommendation per device and a chart"),
+    "scan": (scan_cli, "scan a workload: its aten ops x dtypes and their MPS status in every release"),
 }
-OWN_PARSER = {"predict"}  # commands whose main(argv) parses their own arguments
+OWN_PARSER = {"predict", "scan"}  # commands whose main(argv) parses their own arguments
 
 
 def _own_parser(command):

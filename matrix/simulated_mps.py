@@ -52,8 +52,9 @@ _warned = False  # TORCH_WARN_ONCE: one fallback warning per process, whichever 
 
 
 def _warn_fallback_once(op):
+    # TORCH_WARN_ONCE: once per process, unless torch.set_warn_always(True), which makes it warn each time.
     global _warned
-    if not _warned:
+    if not _warned or torch.is_warn_always_enabled():
         _warned = True
         warnings.warn(FALLBACK_WARNING_TEXT.format(op=printed(op)), UserWarning, stacklevel=3)
 

@@ -26,9 +26,10 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
+import torch
 from packaging.version import InvalidVersion, Version
 
-from .vocab import DTYPE_NAMES, OP_STATUSES, PREDICTED_STATUSES
+from .vocab import OP_STATUSES, PREDICTED_STATUSES
 
 SCHEMA_VERSION = 1
 # Result kinds: a probe on real hardware, a prediction from a release's macOS wheel, or the simulated MPS
@@ -59,6 +60,14 @@ def choices(words) -> dict:
     return {"choices": tuple(words)}
 
 
+def _not_a_dtype(text: str) -> str:
+    """'' for a torch dtype's name ("float32", "int64", "bool"), else the reason."""
+    return "" if isinstance(getattr(torch, text, None), torch.dtype) else f"{text!r} is not a torch dtype"
+
+
+DTYPE = {"check": _not_a_dtype}  # the float dtypes of the matrix (vocab.DTYPE_NAMES), and the integer ones families use
+
+
 def _not_a_version(text: str) -> str:
     try:
         Version(text)
@@ -71,7 +80,7 @@ def _not_a_version(text: str) -> str:
 @dataclass(frozen=True)
 class OpRow:
     op: str  # the dispatcher's spelling: "aten::sqrt.default"
-    dtype: str = field(metadata=choices(DTYPE_NAMES))
+    dtype: str = field(metadata=DTYPE)
     status: str = field(metadata=choices(STATUSES))
     message: str = ""
     evidence: list[str] = field(default_factory=list)  # how the status was found, one line per pass
@@ -80,7 +89,7 @@ class OpRow:
 @dataclass(frozen=True)
 class CaseRow:
     case: str
-    dtype: str = field(metadata=choices(DTYPE_NAMES))
+    dtype: str = field(metadata=DTYPE)
     runs_on_device: bool  # the whole case ran on the device with no CPU fallback
     fallback_ops: list[str]  # the ops that ran on the CPU (or had no kernel) on the way
     message: str = ""  # why it did not run on the device
@@ -90,7 +99,7 @@ class CaseRow:
 class VerdictRow:
     case: str
     correction: Optional[float]  # None for a family without one (std_mean's is always set)
-    dtype: str = field(metadata=choices(DTYPE_NAMES))
+    dtype: str = field(metadata=DTYPE)
     device: str
     equivalent: bool
     causes: list[str] = field(default_factory=list)
@@ -148,7 +157,7 @@ class ProbeItem:
     """One thing a probe child runs: an op overload replayed at a dtype, or a case run at a dtype."""
 
     kind: str = field(metadata=choices(("op", "case")))
-    dtype: str = field(metadata=choices(DTYPE_NAMES))
+    dtype: str = field(metadata=DTYPE)
     seed: int = 0  # the inputs' generator seed: the same item gets the same values in every child
     op: str = field(default="", metadata=OPTIONAL)  # an op item: the overload, its traced arguments
     args: list[Any] = field(default_factory=list, metadata=OPTIONAL)
