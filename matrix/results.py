@@ -91,10 +91,6 @@ def make(kind, torch_info, machine, ops, cases, verdicts=(), *, harness_info=Non
         case_errors=list(case_errors))), where="the new result")
 
 
-def filename(record: ResultFile) -> str:
-    return record.filename()
-
-
 # -- reading ----------------------------------------------------------------------------------------
 def load(path) -> ResultFile:
     """The validated record in ``path``; ResultFileError naming the file and the reason otherwise."""
