@@ -116,9 +116,9 @@ class VerdictRow:
 class BenchRow:
     """One benchmark row of a speed result (matrix.speed): the timing and the ratios within its run.
 
-    Speed files of schema 1 carry ``wall_median_s`` and ``iqr_s``; the per-timer fields (``times``,
-    ``ratio``, ``ratio_spread``: {timer: value}) and the CUDA-graph ones come with schema 2. Copy and
-    fallback rows leave the case fields (equivalent, label, ...) null.
+    matrix.speed writes schema 2: the per-timer fields (``times``, ``ratio``, ``ratio_spread``: {timer:
+    value}) and the CUDA-graph ones; schema 1 files had ``wall_median_s`` and ``iqr_s`` instead. Copy and
+    fallback rows leave the fields they have no value for null.
     """
 
     variant: str
@@ -143,13 +143,13 @@ class BenchRow:
     falls_back: Optional[bool] = None
     fallback_ops: Optional[list[str]] = None
     uses_fused_op: Optional[bool] = None
-    wall_median_s: Optional[float] = field(default=None, metadata=OPTIONAL)  # schema 1
-    iqr_s: Optional[float] = field(default=None, metadata=OPTIONAL)  # schema 1
-    times: Optional[dict] = field(default=None, metadata=OPTIONAL)  # schema 2: {timer: median s}
-    ratio: Optional[dict] = field(default=None, metadata=OPTIONAL)  # schema 2: {timer: vs the fused op}
-    ratio_spread: Optional[dict] = field(default=None, metadata=OPTIONAL)
-    graph_calls: Optional[int] = field(default=None, metadata=OPTIONAL)
-    graph_error: Optional[str] = field(default=None, metadata=OPTIONAL)
+    times: Optional[dict] = None  # {timer: median s}
+    ratio: Optional[dict] = None  # {timer: median per-round ratio to the fused op}
+    ratio_spread: Optional[dict] = None
+    graph_calls: Optional[int] = None
+    graph_error: Optional[str] = None
+    wall_median_s: Optional[float] = field(default=None, metadata=OPTIONAL)  # schema 1 only
+    iqr_s: Optional[float] = field(default=None, metadata=OPTIONAL)  # schema 1 only
 
 
 @dataclass(frozen=True)
