@@ -4,7 +4,7 @@
 - ``CaseRow``: whether one case runs on the device at one dtype, and which ops fell back;
 - ``VerdictRow``: is one case equivalent at one correction and dtype (opcompat.verdicts writes them);
 - ``BenchRow``: one timed benchmark row of a speed result (matrix.speed);
-- ``Observation``: what a probe child saw of one item (matrix.probe_child -> matrix.probe);
+- ``ProbeItem`` / ``Observation``: what a probe child runs, and what it saw (matrix.probe <-> probe_child);
 - ``ResultFile``: a result file: kind, torch, machine and harness, and its op/case/verdict rows.
 
 Every record is a frozen dataclass. ``to_json(record)`` gives plain JSON values, ``from_json(cls, data,
@@ -26,7 +26,10 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
-from .vocab import DTYPE_NAMES, OP_STATUSES, PREDICTED_STATUSES
+import torch
+from packaging.version import InvalidVersion, Version
+
+from .vocab import OP_STATUSES, PREDICTED_STATUSES
 
 SCHEMA_VERSION = 1
 # Result kinds: a probe on real hardware, a prediction from a release's macOS wheel, or the simulated MPS
@@ -39,7 +42,7 @@ MAX_PROBLEMS = 10  # a broken file is named with its first few problems, not tho
 
 
 class RecordError(ValueError):
-    """A record that does not validate; ``problems`` lists each as 'where: field: reason'."""
+    """A record that does not validate: ``where`` (a file, or '') and ``problems``, each 'field: reason'."""
 
     def __init__(self, where, problems):
         self.where, self.problems = str(where or ""), list(problems)
@@ -57,11 +60,27 @@ def choices(words) -> dict:
     return {"choices": tuple(words)}
 
 
+def _not_a_dtype(text: str) -> str:
+    """'' for a torch dtype's name ("float32", "int64", "bool"), else the reason."""
+    return "" if isinstance(getattr(torch, text, None), torch.dtype) else f"{text!r} is not a torch dtype"
+
+
+DTYPE = {"check": _not_a_dtype}  # the float dtypes of the matrix (vocab.DTYPE_NAMES), and the integer ones families use
+
+
+def _not_a_version(text: str) -> str:
+    try:
+        Version(text)
+    except InvalidVersion:
+        return f"{text!r} is not a version (PEP 440)"
+    return ""
+
+
 # -- the rows ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class OpRow:
     op: str  # the dispatcher's spelling: "aten::sqrt.default"
-    dtype: str = field(metadata=choices(DTYPE_NAMES))
+    dtype: str = field(metadata=DTYPE)
     status: str = field(metadata=choices(STATUSES))
     message: str = ""
     evidence: list[str] = field(default_factory=list)  # how the status was found, one line per pass
@@ -70,7 +89,7 @@ class OpRow:
 @dataclass(frozen=True)
 class CaseRow:
     case: str
-    dtype: str = field(metadata=choices(DTYPE_NAMES))
+    dtype: str = field(metadata=DTYPE)
     runs_on_device: bool  # the whole case ran on the device with no CPU fallback
     fallback_ops: list[str]  # the ops that ran on the CPU (or had no kernel) on the way
     message: str = ""  # why it did not run on the device
@@ -79,46 +98,71 @@ class CaseRow:
 @dataclass(frozen=True)
 class VerdictRow:
     case: str
-    correction: float
-    dtype: str = field(metadata=choices(DTYPE_NAMES))
+    correction: Optional[float]  # None for a family without one (std_mean's is always set)
+    dtype: str = field(metadata=DTYPE)
     device: str
     equivalent: bool
     causes: list[str] = field(default_factory=list)
     failing_regimes: list[str] = field(default_factory=list)
     counterexample: str = ""
     device_notes: list[str] = field(default_factory=list)
-    # The op the case replaces; files written before families existed imply std_mean.
+    # The op family the case belongs to; files written before families existed imply std_mean.
     family: str = field(default="std_mean", metadata=OPTIONAL)
+    replaces: str = field(default="", metadata=OPTIONAL)  # the call the case stands in for
+    ops: list[str] = field(default_factory=list, metadata=OPTIONAL)  # the aten overloads it replaces
 
 
 @dataclass(frozen=True)
 class BenchRow:
-    """One benchmark row of a speed result (matrix.speed): the timing and the ratios within its run."""
+    """One benchmark row of a speed result (matrix.speed): the timing and the ratios within its run.
+
+    matrix.speed writes schema 2: the per-timer fields (``times``, ``ratio``, ``ratio_spread``: {timer:
+    value}) and the CUDA-graph ones; schema 1 files had ``wall_median_s`` and ``iqr_s`` instead. Copy and
+    fallback rows leave the fields they have no value for null.
+    """
 
     variant: str
     kind: str
-    equivalent: bool
-    label: str
     dtype: str
     shape: list[int]
     numel: int
-    dims: Optional[list[int]]
-    median_s: float
-    GBps: float
+    equivalent: Optional[bool] = None
+    label: Optional[str] = None
+    dims: Optional[list[int]] = None
+    median_s: Optional[float] = None
+    GBps: Optional[float] = None
     frac_copy_bw: Optional[float] = None
     speedup_vs_fallback: Optional[float] = None
     slowdown_vs_fused: Optional[float] = None
     repeat: int = 1
-    wall_median_s: Optional[float] = None
     rounds: Optional[int] = None
-    calls_per_round: int = 1
-    iqr_s: Optional[float] = None
+    calls_per_round: Optional[int] = None
     sm_clock_mhz: Optional[float] = None
     computes: Optional[str] = None
-    output_ok: bool = True
-    falls_back: bool = False
-    fallback_ops: list[str] = field(default_factory=list)
-    uses_fused_op: bool = False
+    output_ok: Optional[bool] = None
+    falls_back: Optional[bool] = None
+    fallback_ops: Optional[list[str]] = None
+    uses_fused_op: Optional[bool] = None
+    times: Optional[dict] = None  # {timer: median s}
+    ratio: Optional[dict] = None  # {timer: median per-round ratio to the fused op}
+    ratio_spread: Optional[dict] = None
+    graph_calls: Optional[int] = None
+    graph_error: Optional[str] = None
+    wall_median_s: Optional[float] = field(default=None, metadata=OPTIONAL)  # schema 1 only
+    iqr_s: Optional[float] = field(default=None, metadata=OPTIONAL)  # schema 1 only
+
+
+@dataclass(frozen=True)
+class ProbeItem:
+    """One thing a probe child runs: an op overload replayed at a dtype, or a case run at a dtype."""
+
+    kind: str = field(metadata=choices(("op", "case")))
+    dtype: str = field(metadata=DTYPE)
+    seed: int = 0  # the inputs' generator seed: the same item gets the same values in every child
+    op: str = field(default="", metadata=OPTIONAL)  # an op item: the overload, its traced arguments
+    args: list[Any] = field(default_factory=list, metadata=OPTIONAL)
+    kwargs: list[Any] = field(default_factory=list, metadata=OPTIONAL)  # [[name, value]]
+    case: str = field(default="", metadata=OPTIONAL)  # a case item: the case's name
 
 
 @dataclass(frozen=True)
@@ -140,7 +184,7 @@ class Observation:
 # -- the file --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TorchInfo:
-    version: str
+    version: str = field(metadata={"check": _not_a_version})  # torch.__version__, local build tag included
     git: Optional[str] = None
     cuda: Optional[str] = None
 
@@ -165,6 +209,13 @@ class HarnessInfo:
 
 @dataclass(frozen=True)
 class ResultFile:
+    """One result file (matrix/results/), schema_version 1.
+
+    ``kind``: "measured" (a probe on real hardware), "predicted" (from a release's macOS wheel) or
+    "simulated" (the simulated MPS backend: tests opcompat's plumbing, says nothing about a Mac).
+    ``opcompat``: the harness that measured; ``case_errors``: case files that failed to import then.
+    """
+
     kind: str = field(metadata=choices(KINDS))
     torch: TorchInfo
     machine: MachineInfo
@@ -178,16 +229,19 @@ class ResultFile:
     schema_version: int = SCHEMA_VERSION  # written first (see to_json): a reader looks there before anything
 
     def filename(self) -> str:
-        """Where it is written: predicted-<device>-<release>.json, <kind>-<device>-<release>-<slug>.json."""
-        version = release(self.torch.version)
-        if self.kind == "predicted":
-            return f"predicted-{self.machine.device}-{version}.json"
-        return f"{self.kind}-{self.machine.device}-{version}-{self.machine.slug}.json"
+        return result_filename(self.kind, self.torch, self.machine)
+
+
+def result_filename(kind: str, torch: TorchInfo, machine: MachineInfo) -> str:
+    """Where a result is written: predicted-<device>-<release>.json, <kind>-<device>-<release>-<slug>.json."""
+    if kind == "predicted":
+        return f"predicted-{machine.device}-{release(torch.version)}.json"
+    return f"{kind}-{machine.device}-{release(torch.version)}-{machine.slug}.json"
 
 
 def release(version: str) -> str:
     """'2.13.0+cpu' -> '2.13.0': the release a file is named after (the local build tag dropped)."""
-    return version.split("+")[0]
+    return Version(version).public
 
 
 # -- one JSON path --------------------------------------------------------------------------------------
@@ -269,6 +323,10 @@ def _check(cls, data, path, found):
         _check_value(hints[name], data[name], where, found)
         if "choices" in f.metadata and isinstance(data[name], str) and data[name] not in f.metadata["choices"]:
             found.append(f"{where}: {data[name]!r} is not one of {', '.join(f.metadata['choices'])}")
+        if "check" in f.metadata and isinstance(data[name], str):
+            reason = f.metadata["check"](data[name])
+            if reason:
+                found.append(f"{where}: {reason}")
 
 
 def _is_union(hint) -> bool:

@@ -44,7 +44,7 @@ def _file(**changes):
 
 @pytest.mark.parametrize(("mutate", "named"), [
     (lambda d: d["ops"][0].update(status="maybe"), "bad.json: ops[0].status: 'maybe' is not one of"),
-    (lambda d: d["ops"][0].update(dtype="int8"), "bad.json: ops[0].dtype: 'int8' is not one of"),
+    (lambda d: d["ops"][0].update(dtype="float8"), "bad.json: ops[0].dtype: 'float8' is not a torch dtype"),
     (lambda d: d["cases"][0].pop("fallback_ops"), "bad.json: cases[0].fallback_ops: missing"),
     (lambda d: d["cases"][0].update(runs_on_device="yes"), "cases[0].runs_on_device: is a string, expected true"),
     (lambda d: d["verdicts"][0].update(equivalent=1), "verdicts[0].equivalent: is an integer, expected true/false"),
@@ -95,3 +95,35 @@ def test_a_field_with_a_default_may_be_missing_one_without_may_not():
     del row["device"]
     with pytest.raises(RecordError, match=r"r\.json: device: missing"):
         records.from_json(VerdictRow, row, where="r.json")
+
+
+def test_a_verdict_of_another_family_reads_as_opcompat_verdicts_writes_it():
+    # opcompat.verdicts.Verdict.to_json with families: family, replaces, ops, and no correction for most.
+    row = {"family": "isin", "case": "isin_mps_friendly", "correction": None, "dtype": "float32", "device": "mps",
+           "equivalent": True, "causes": [], "failing_regimes": [], "counterexample": "", "device_notes": [],
+           "replaces": "torch.isin(x, values)", "ops": ["aten::isin.Tensor_Tensor"]}
+    verdict = records.from_json(VerdictRow, row)
+    assert (verdict.family, verdict.correction, verdict.ops) == ("isin", None, ["aten::isin.Tensor_Tensor"])
+    assert records.to_json(verdict) == {k: row[k] for k in records.to_json(verdict)} and set(row) == set(
+        records.to_json(verdict))
+
+
+def test_bench_rows_of_both_speed_schemas():
+    v2 = {"variant": "copy", "kind": "copy", "equivalent": None, "label": None, "dtype": "float32",
+          "shape": [8, 64], "numel": 512, "dims": None, "repeat": 1, "median_s": 1e-05, "GBps": 400.0,
+          "times": {"cuda graph": 1e-05, "eager wall": 2e-05}, "ratio": {}, "ratio_spread": {}, "graph_calls": 64,
+          "graph_error": ""}
+    row = records.from_json(BenchRow, v2)
+    assert row.times["eager wall"] == 2e-05 and row.graph_calls == 64
+    with pytest.raises(RecordError, match=r"times: is a list, expected an object"):
+        records.from_json(BenchRow, {**v2, "times": [1e-05]})
+
+
+def test_probe_items_carry_only_what_their_kind_needs():
+    op = records.ProbeItem("op", "float16", 3, op="aten::sqrt.default", args=[{"tensor": [2], "dtype": "float32"}])
+    case = records.ProbeItem("case", "float32", case="fused")
+    assert set(records.to_json(case)) == {"kind", "dtype", "seed", "case"}
+    for item in (op, case):
+        assert records.from_json(records.ProbeItem, json.loads(json.dumps(records.to_json(item)))) == item
+    with pytest.raises(RecordError, match="item 0: kind: 'run' is not one of op, case"):
+        records.from_json(records.ProbeItem, {"kind": "run", "dtype": "float32"}, where="item 0")

@@ -9,6 +9,8 @@ import pytest
 import cases
 from cases import Case, CaseError, Claim
 
+pytestmark = pytest.mark.meta
+
 
 def _fn(x, **kw):
     return (x, x)
