@@ -110,16 +110,13 @@ def ops_page(snapshots):
 def gather(directory):
     """(publishable result files, skipped [(path, reason)], speed [(path, data)]), each read through the typed
     records of opcompat/records.py (one validator; its reason names the file and the field)."""
-    found, skipped = results.load_dir(directory)
+    found, skipped = results.read_dir(directory)  # each file validated as an opcompat.records.ResultFile
     chosen = []
-    for path, data in found:
-        problems = records.problems(records.ResultFile, data)
-        if problems:
-            skipped.append((path, "; ".join(problems[:records.MAX_PROBLEMS])))
-        elif data["kind"] not in records.PUBLISHABLE:
-            skipped.append((path, f"a {data['kind']} result is never published (it measures no real hardware)"))
+    for path, record in found:
+        if record.kind not in records.PUBLISHABLE:
+            skipped.append((path, f"a {record.kind} result is never published (it measures no real hardware)"))
         else:
-            chosen.append((path, data))
+            chosen.append((path, records.to_json(record)))  # the renderer reads plain JSON values
     speed = []
     for path in sorted(Path(directory).glob("speed-*.json")):
         try:

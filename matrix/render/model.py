@@ -17,7 +17,7 @@ from collections import OrderedDict
 from packaging.version import InvalidVersion, Version
 
 from matrix import results
-from matrix.probe import ops_at
+from matrix.predicted_rows import ops_at
 from matrix.render.common import minor, version_key
 
 # Statuses that keep an op on the device (the predictor's and the probe's words).
@@ -121,8 +121,8 @@ class Model:
         if id(data) not in self._rows:
             self._rows[id(data)] = {(r["op"], r["dtype"]): r for r in data["ops"]}
         row = self._rows[id(data)].get((op, dtype))
-        if row is None:
-            return "unknown", None
+        if row is None:  # a measured file did not probe that dtype; a prediction has no row for the op
+            return (NOT_TRACED if data["kind"] == "measured" else "unknown"), None
         return row["status"], self._row_macos(release, row)
 
     def _row_macos(self, release, row):
