@@ -32,7 +32,8 @@ def add_arguments(parser):
 def run(args) -> int:
     if args.write:
         calls, case_ops = probe.traced()
-        print(f"wrote {traces.write(traces.make(torch.__version__, calls, case_ops), args.traces)}")
+        path = traces.write(traces.make(torch.__version__, calls, case_ops), args.traces)
+        print(f"trace of torch {torch.__version__}: {path}")
         return 0
     traced = trace_all(cases.all_cases()[0], args.dtype)
     if args.json:

@@ -37,10 +37,18 @@ def make(torch_version: str, calls, case_ops) -> dict:
 
 
 def write(data: dict, directory=TRACES_DIR) -> Path:
+    """Write ``data`` to its file; a file that already says the same (all but its time) is left alone, so a
+    second run on the same release leaves no diff."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / filename(data["torch"]["version"])
-    target.write_text(dumps(data), encoding="utf-8")
+    try:
+        old = json.loads(target.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        old = None
+    if not (isinstance(old, dict) and {k: v for k, v in old.items() if k != "created"}
+            == {k: v for k, v in data.items() if k != "created"}):
+        target.write_text(dumps(data), encoding="utf-8")
     return target
 
 

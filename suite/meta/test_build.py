@@ -313,6 +313,11 @@ def test_trace_write_records_the_cases_of_the_installed_torch(tmp_path, capsys):
     reached = {op for op, _ in traces.case_ops(trace)["std_plus_mean"]["float32"]}
     assert reached == {STD, MEAN}
     assert {op for op, _ in traces.case_ops(trace)["fused"]["float16"]} == {STD_MEAN}
+    (path,) = tmp_path.glob("traced-*.json")
+    before = path.read_bytes()
+    data = {**trace, "created": "2099-01-01T00:00:00+00:00"}
+    traces.write(data, tmp_path)
+    assert path.read_bytes() == before, "the same trace again: no diff"
 
 
 def write_snapshot(directory, version, by_status, min_macos=None, differs=None):
