@@ -36,8 +36,9 @@ def selected(args):
         raise cases.CaseError("case files with problems:\n" + "\n".join(f"  {p}" for p in problems))
     chosen = [cases.get(n) for n in args.case] if args.case else found
     # integer families (isin, cumsum) are judged at their own dtypes, on every device
-    dtypes += tuple(d for name in dict.fromkeys(c.family for c in chosen) for d in family.get(name).dtypes
-                    if not d.startswith(("float", "bfloat")) and d not in dtypes and not args.dtype)
+    if not args.dtype:
+        own = [d for name in dict.fromkeys(c.family for c in chosen) for d in family.get(name).dtypes]
+        dtypes = tuple(dict.fromkeys([*dtypes, *(d for d in own if not d.startswith(("float", "bfloat")))]))
     return device, dtypes, chosen
 
 

@@ -140,3 +140,22 @@ def test_call_repro_rebuilds_the_same_tensors():
     call = Call("isin", "int32", "vector", (tensor([1, 2, 3], "int32"), tensor([2], "int32")))
     args, _ = eval(repr(call), {"Call": Call, "TensorSpec": type(call.args[0])}).build()
     assert torch.equal(args[0], torch.tensor([1, 2, 3], dtype=torch.int32))
+
+
+def test_verdicts_command_judges_each_family_at_its_own_dtypes_once(capsys):
+    import argparse
+    import json
+
+    from matrix import verdicts_cmd
+
+    parser = argparse.ArgumentParser()
+    verdicts_cmd.add_arguments(parser)
+    args = parser.parse_args(["--case", "isin_broadcast_any", "--case", "torch_cumsum", "--json"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert verdicts_cmd.run(args) == 0
+    rows = json.loads(capsys.readouterr().out)
+    keys = [(r["case"], r["dtype"]) for r in rows]
+    assert len(keys) == len(set(keys)), keys
+    assert {k for k in keys if k[0] == "torch_cumsum"} == {("torch_cumsum", "int64"), ("torch_cumsum", "int32")}
+    assert ("isin_broadcast_any", "float32") in keys and ("isin_broadcast_any", "int64") in keys
