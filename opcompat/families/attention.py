@@ -180,8 +180,11 @@ EXAMPLES_SHARE = 0.2
 
 # -- registration --------------------------------------------------------------------------------------------
 HINTS = {
-    "large_logits": "|q·k| beyond 65504 before the 1/√d scale, or a finite mask bias swamped by logits of ~1e4",
-    "masked_row": "a query row with every key masked: sdpa returns 0 there (_safe_softmax, pytorch #103963)",
+    ("large_logits", "nonfinite"): "unscaled logits q·k overflow float16's 65504 before the 1/√d scale",
+    ("large_logits", "value"): "a finite mask bias (-10000) is swamped by logits of ~1e4: masked keys count",
+    ("masked_row", "nonfinite"): "every key of a query row masked: NaN where sdpa returns 0 (_safe_softmax, "
+                                 "pytorch #103963)",
+    ("masked_row", "value"): "every key of a query row masked: sdpa returns 0 there, this averages V",
     "peaked": "logits of tens, softmax nearly one-hot",
 }
 

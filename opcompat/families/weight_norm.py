@@ -4,7 +4,8 @@ but ``dim``), values and gradients: aten::_weight_norm_interface and its backwar
 or the last axis. On MPS it falls back to the CPU up to torch 2.1 (predicted from the macOS wheels).
 
 Inputs (``Call``): v (rank 2-4: Linear and conv weights), g (v's shape with 1 everywhere but ``dim``);
-keyword arguments ``dim`` (0 or the last axis: the fused kernel's cases) and ``grad_out``. Outputs: ``w``, ``grad_v``, ``grad_g``.
+keyword arguments ``dim`` (0 or the last axis: the fused kernel's cases) and ``grad_out``.
+Outputs: ``w``, ``grad_v``, ``grad_g``.
 Regimes: ``normal``; ``large`` (norms beyond float16's 65504 though every entry fits); ``tiny`` (entries
 whose squares underflow the dtype: a norm formed from squares in the dtype comes out 0).
 
@@ -117,8 +118,10 @@ EXAMPLES_SHARE = 0.2
 
 # -- registration --------------------------------------------------------------------------------------------
 HINTS = {
-    "large": "a row norm beyond float16's 65504 though every entry fits",
-    "tiny": "entries whose squares fall below the smallest normal",
+    ("large", "value"): "a row norm past float16's 65504, stored in the dtype, is inf: w = 0",
+    ("large", "nonfinite"): "a row norm past float16's 65504, stored in the dtype, is inf",
+    ("tiny", "value"): "squares of the entries underflow: the norm comes out too small or 0",
+    ("tiny", "nonfinite"): "tiny rows: autograd's g / n^2 overflows (the fused backward never forms it)",
 }
 
 
