@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from opcompat import devices
+from suite.bench import sweep as bench_sweep
 
 settings.register_profile(
     "ci", derandomize=True, max_examples=200, deadline=None, print_blob=True,
@@ -23,9 +24,17 @@ def pytest_addoption(parser):
     group = parser.getgroup("opcompat")
     group.addoption("--device", default="cpu",
                     help="torch device the decompositions run on: cpu, cuda, cuda:N, mps, ... (default: cpu)")
+    group.addoption("--bench-tables", action="store_true",
+                    help="print pytest-benchmark's tables for the quick sweep too (the full sweep prints them; "
+                         "the quick one, in the default run, only runs its code and checks)")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-benchmark's own pytest_configure reads --benchmark-quiet
 def pytest_configure(config):
+    # The quick sweep runs in the default `pytest` to keep the bench's code alive; its timing tables of
+    # tiny CPU inputs would only bury a failure.
+    if bench_sweep.current().name == "quick" and not config.getoption("--bench-tables"):
+        config.option.benchmark_quiet = True
     # Fail the whole run up front for an absent device: a green run of skips would read as "supported".
     try:
         config.opcompat_device = devices.resolve(config.getoption("--device"))

@@ -53,6 +53,11 @@ def all_cases():
     return _cache
 
 
+def of_family(name: str) -> list:
+    """The discovered cases of one op family (the probe, tracer and benchmark speak std_mean only)."""
+    return [case for case in all_cases()[0] if case.family == name]
+
+
 def get(name: str) -> Case:
     for case in all_cases()[0]:
         if case.name == name:

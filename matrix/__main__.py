@@ -18,6 +18,7 @@ COMMANDS = {
     "here": ("matrix.here", "produce this machine's rows: probe + verdicts + matrix"),
     "build": ("matrix.build", "merge result files into matrix/MATRIX.md"),
     "speed": ("matrix.speed", "summarise benchmark JSON: recommendation per device and a chart"),
+    "scan": ("matrix.scan.cli", "scan a workload: its aten ops x dtypes and their MPS status in every release"),
 }
 
 

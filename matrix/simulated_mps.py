@@ -71,8 +71,9 @@ def printed_name(op: str) -> str:
 
 
 def _warn_fallback_once(op):
+    # TORCH_WARN_ONCE: once per process, unless torch.set_warn_always(True), which makes it warn each time.
     global _warned
-    if not _warned:
+    if not _warned or torch.is_warn_always_enabled():
         _warned = True
         warnings.warn(FALLBACK_WARNING.format(op=printed_name(op)), UserWarning, stacklevel=3)
 

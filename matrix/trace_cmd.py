@@ -15,7 +15,7 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    traced = trace_all(cases.all_cases()[0], args.dtype)
+    traced = trace_all(cases.of_family("std_mean"), args.dtype)
     if args.json:
         json.dump({k: [c.to_json() for c in v] for k, v in traced.items()}, sys.stdout, indent=1)
         print()

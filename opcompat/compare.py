@@ -366,7 +366,7 @@ def close(actual, expected, *, truth=None, dtype=None, budget="elementwise", mod
     bad = finite & ~(err <= allowed)
     if not bad.any():
         return Report()
-    excess = torch.where(bad, err / allowed.clamp_min(1e-300), torch.zeros_like(err))
+    excess = torch.where(bad, err / allowed.clamp_min(1e-300), torch.zeros_like(err)).nan_to_num(nan=math.inf)
     idx = _first(excess == excess.max())
     rel = err / want64.abs().clamp_min(1e-300)
     return Report([Mismatch(

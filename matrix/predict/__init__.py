@@ -6,8 +6,16 @@ from 2.8, the test suite's dtype expectations (torch/testing/_internal/common_mp
 
     from matrix.predict import predict
     predict("2.2", ["aten::std_mean.correction"])["aten::std_mean.correction"].status  # "fallback"
+
+All ops, all releases (the API the ``scan`` command uses; see allops.py for the contract), answering in the
+vocabulary of statuses.py (native / native_macos / composite_mps / composite / fallback / forced_cpu / error /
+not_in_release / unknown), which also reads the release's torch/lib/libtorch_cpu.dylib (binary.py):
+
+    preds = predict_all(releases=None, ops=None, dtypes=("float32",), progress=print)  # {release: {op: Prediction}}
+    first_native_release("aten::std_mean.correction", "float32", preds)  # "2.3.1"
 """
 
+from matrix.predict.allops import first_native_release, predict_all
 from matrix.predict.api import predict
 from matrix.predict.errors import (
     CorruptWheelError,
@@ -29,5 +37,7 @@ __all__ = [
     "UnknownDtypeError",
     "UnknownVersionError",
     "WheelNotFoundError",
+    "first_native_release",
     "predict",
+    "predict_all",
 ]

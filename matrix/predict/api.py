@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from matrix.predict import dtype_rules, release_data
+from matrix.predict import dtype_rules, release_data, statuses
 from matrix.predict.model import Prediction
 from matrix.predict.opnames import base, canonical, display
 from matrix.predict.release_data import ReleaseData
@@ -47,6 +48,8 @@ def predict_release(torch_version: str, ops: Iterable[str], *,
     for op in ops:
         name = canonical(op)
         verdict = resolver.resolve(name)
+        if verdict.status in statuses.RESULT_FILE_WORDS:  # forced_cpu/error: the result files' words
+            verdict = replace(verdict, status=statuses.RESULT_FILE_WORDS[verdict.status])
         keys = dtype_rules.opinfo_keys(base(name), all_keys, yaml_bases)
         per_dtype, why = {}, []
         for dtype in wanted:

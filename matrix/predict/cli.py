@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from matrix.predict import cli_all
 from matrix.predict.api import predict_release
 from matrix.predict.dtype_rules import DEFAULT_DTYPES
 from matrix.predict.errors import PredictError
@@ -28,8 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m matrix predict",
         description="Predict, from a torch release's macOS arm64 wheel, whether aten ops run natively on MPS, "
                     "fall back to the CPU, or decompose into other ops.")
-    parser.add_argument("--torch", required=True, metavar="VERSION",
-                        help=f"torch release, e.g. 2.2 or 2.2.2 (known: {RELEASES[0]} ... {RELEASES[-1]})")
+    parser.add_argument("--torch", action="extend", nargs="+", metavar="VERSION",
+                        help=f"torch release, e.g. 2.2 or 2.2.2 (known: {RELEASES[0]} ... {RELEASES[-1]}); "
+                             f"several, or none for all, with --all-ops / --crosscheck")
+    parser.add_argument("--all-ops", action="store_true",
+                        help="every aten overload of the releases (default: all 17), per dtype")
+    parser.add_argument("--crosscheck", action="store_true",
+                        help="compare the yaml's MPS keys with the MPS registrations in libtorch_cpu.dylib "
+                             "(releases >= 2.0)")
     parser.add_argument("--op", action="extend", nargs="+", metavar="OP",
                         help="aten overloads, e.g. aten::std_mean.correction sqrt.default (default: the ops "
                              "of the std_mean cases, plus the out= forms of std/var/std_mean/var_mean)")
@@ -63,6 +70,17 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse exits; a library main() returns
         return int(exc.code or 0)
+    try:
+        if args.crosscheck or args.all_ops:
+            args.decompositions_map = _load_map(args.decompositions)
+            return cli_all.run_crosscheck(args) if args.crosscheck else cli_all.run_all_ops(args)
+    except PredictError as exc:
+        print(f"predict: error: {exc}", file=sys.stderr)
+        return 1
+    if not args.torch or len(args.torch) != 1:
+        print("predict: error: give one --torch VERSION (or --all-ops / --crosscheck)", file=sys.stderr)
+        return 2
+    args.torch = args.torch[0]
     ops = args.op or [*DEFAULT_OPS, *OUT_FORMS]
     try:
         release, found = predict_release(args.torch, ops, decompositions=_load_map(args.decompositions),

@@ -100,6 +100,22 @@ def opinfo_keys(base: str, keys, yaml_bases: set[str]) -> list[str]:
     return out
 
 
+def opinfo_index(keys, yaml_bases: set[str]) -> dict[str, list[str]]:
+    """{aten function: its common_mps keys} for all functions at once: ``opinfo_keys`` for every base of
+    ``yaml_bases``, in one pass over the keys (the all-op prediction asks for ~2,000 functions)."""
+    out: dict[str, list[str]] = {}
+    for key in keys:
+        norm = re.sub(r"^(linalg|special|fft)\.", r"\1_", key)
+        norm = norm[len("nn.functional."):] if norm.startswith("nn.functional.") else norm
+        if norm in yaml_bases:
+            out.setdefault(norm, []).append(key)
+        elif "." not in norm:
+            owner = next((norm[:i] for i in range(len(norm) - 1, 0, -1) if norm[:i] in yaml_bases), None)
+            if owner and not norm[len(owner)].startswith("_"):
+                out.setdefault(owner, []).append(key)
+    return out
+
+
 def dtype_status(version: str, status: str, dtype: str, keys: list[str], lists: dict | None) -> tuple[str, list]:
     """(status word for ``dtype``, evidence lines) from the op's own status, its common_mps keys, and
     ``lists`` = mps_test_lists.parse() of the release (None before 2.8)."""

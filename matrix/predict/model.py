@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+# predict()'s words (the result files'); predict_all() answers in statuses.py's vocabulary.
 STATUSES = ("native", "fallback", "composite", "unknown_op")
 # Per dtype, in the result files' words (matrix/results.py): the op's status, or one of these two.
 DTYPE_STATUSES = (*STATUSES, "unsupported_dtype", "unknown")
@@ -16,7 +17,14 @@ class Prediction:
     dtype_status: dict[str, str]  # {"float32": "native", "float64": "unsupported_dtype", ...}
     evidence: tuple[str, ...]  # human-readable rule trail, deciding rule first
     source: str = "predicted"
+    min_macos: str | None = None  # the oldest macOS it runs natively on (the backend's own minimum if no gate)
+    dtype_min_macos: dict[str, str] = field(default_factory=dict)  # where a dtype needs a newer macOS
 
     def to_json(self) -> dict:
-        return {"op": self.op, "status": self.status, "dtype_status": dict(self.dtype_status),
-                "evidence": list(self.evidence), "source": self.source}
+        out = {"op": self.op, "status": self.status, "dtype_status": dict(self.dtype_status),
+               "evidence": list(self.evidence), "source": self.source}
+        if self.min_macos is not None:
+            out["min_macos"] = self.min_macos
+        if self.dtype_min_macos:
+            out["dtype_min_macos"] = dict(self.dtype_min_macos)
+        return out

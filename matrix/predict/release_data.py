@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from matrix.predict import mps_python, mps_test_lists, native_yaml, wheels
+from matrix.predict import binary, macos_gates, mps_python, mps_test_lists, native_yaml, wheels
 from matrix.predict.errors import CorruptWheelError
 
-SCHEMA = 3  # bump whenever a parser's output changes
+SCHEMA = 6  # bump whenever a parser's output changes (4: libtorch_cpu.dylib facts; 6: hand-written kernel names)
 
 
 @dataclass(frozen=True)
@@ -25,10 +26,15 @@ class ReleaseData:
     ops: dict  # native_yaml.parse()
     python_kernels: list  # mps_python.parse()
     test_lists: dict | None  # mps_test_lists.parse(), None before 2.8
+    library: dict | None = None  # binary.scan() of libtorch_cpu.dylib; None where there is none (Linux torch)
+
+    @property
+    def gates(self) -> dict:
+        return macos_gates.parse((self.library or {}).get("macos_strings", []))
 
     def to_json(self) -> dict:
         return {"version": self.version, "origin": self.origin, "ops": self.ops,
-                "python_kernels": self.python_kernels, "test_lists": self.test_lists}
+                "python_kernels": self.python_kernels, "test_lists": self.test_lists, "library": self.library}
 
 
 def parse_members(version: str, origin: str, members: dict) -> ReleaseData:
@@ -45,7 +51,15 @@ def parse_members(version: str, origin: str, members: dict) -> ReleaseData:
         except ValueError as exc:
             raise CorruptWheelError(f"{origin}: {wheels.MEMBERS[key]} does not parse ({exc}); delete the wheel "
                                     f"and run again to download it afresh") from None
-    return ReleaseData(version, origin, parsed["native_functions"], parsed["mps_init"], parsed["common_mps"])
+    library = None
+    if members.get("libtorch_cpu") is not None:
+        try:
+            library = binary.scan(members["libtorch_cpu"])
+        except (ValueError, IndexError, struct.error) as exc:
+            raise CorruptWheelError(f"{origin}: {binary.MEMBER} is not an arm64 Mach-O library we can read "
+                                    f"({exc}); delete the wheel and run again to download it afresh") from None
+    return ReleaseData(version, origin, parsed["native_functions"], parsed["mps_init"], parsed["common_mps"],
+                       library)
 
 
 def _read_cache(path: Path, key: str) -> ReleaseData | None:
@@ -55,7 +69,7 @@ def _read_cache(path: Path, key: str) -> ReleaseData | None:
             return None
         body = data["data"]
         return ReleaseData(body["version"], body["origin"], body["ops"], body["python_kernels"],
-                           body["test_lists"])
+                           body["test_lists"], body.get("library"))
     except (OSError, ValueError, KeyError, TypeError):
         return None  # absent, torn or stale: parse again
 
@@ -74,12 +88,27 @@ def _write_cache(path: Path, key: str, release: ReleaseData) -> None:
             os.unlink(tmp)
 
 
-def load(version: str, *, download: bool = True, directory: Path | None = None) -> ReleaseData:
-    origin = wheels.locate(version, download=download, directory=directory)
+def load(version: str, *, download: bool = True, directory: Path | None = None, progress=None,
+         prefer_wheel: bool = False) -> ReleaseData:
+    """``progress(message)``: told before the slow steps (a download, a parse), never on a cache hit."""
+    say = progress or (lambda message: None)
+    fetching = download and wheels.find_cached_wheel(version, directory or wheels.cache_dir()) is None
+    if fetching and (prefer_wheel or wheels.installed_origin(version, directory or wheels.cache_dir()) is None):
+        say(f"torch {version}: no cached wheel, downloading the macOS arm64 wheel with pip ...")
+    origin = wheels.locate(version, download=download, directory=directory, prefer_wheel=prefer_wheel)
+    fetching = fetching and origin.label.endswith(".whl")
+    if fetching:
+        say(f"torch {version}: downloaded {origin.label}{_size(origin)}")
     key = f"schema {SCHEMA}; {origin.fingerprint}"
     cached = _read_cache(origin.json_path, key)
     if cached is not None:
         return cached
+    say(f"torch {version}: parsing {origin.label}{_size(origin)}")
     release = parse_members(version, origin.label, origin.read())
     _write_cache(origin.json_path, key, release)
     return release
+
+
+def _size(origin) -> str:
+    path = origin.json_path.with_name(origin.json_path.name.removesuffix(".predict.json"))
+    return f" ({path.stat().st_size / 1e6:.0f} MB)" if path.is_file() else ""

@@ -22,6 +22,8 @@ from matrix.predict.release_data import ReleaseData
 FALLBACK = ("→ falls back to CPU with PYTORCH_ENABLE_MPS_FALLBACK=1 (warning: \"The operator '{op}' is not "
             "currently supported on the MPS backend and will fall back to run on the CPU\"), "
             "else NotImplementedError")
+# A composite is as good as the worst op it reaches.
+_RANK = {"native": 0, "composite": 1, "forced_cpu": 2, "fallback": 3, "error": 4}
 EXPLICIT = ("CompositeExplicitAutograd", "CompositeExplicitAutogradNonFunctional")
 
 
@@ -31,6 +33,7 @@ class Verdict:
     evidence: tuple[str, ...]
     reason: str  # the line that decided it, for one-line summaries of callees
     fallback_ops: tuple[str, ...] = ()  # the ops the CPU fallback runs (as its warning names them)
+    composite: bool = False  # "native" only because every op it decomposes into is
 
 
 class Resolver:
@@ -42,6 +45,8 @@ class Resolver:
         for reg in release.python_kernels or ():
             self.python.setdefault(reg["op"], []).append(reg)
         self._memo: dict[str, Verdict] = {}
+        self.library = release.library  # binary.scan() of libtorch_cpu.dylib, or None
+        self.registrations = (release.library or {}).get("registrations", {})
 
     def resolve(self, name: str) -> Verdict:
         if name not in self._memo:
@@ -54,6 +59,9 @@ class Resolver:
             line = f"unknown op: not in native_functions.yaml of {version}"
             return Verdict("unknown_op", (line,), line)
         entry, notes = ops[name], []
+        forced = self._library_overrides(name)
+        if forced is not None:
+            return forced
         for reg in self.python.get(name, ()):
             guard = f"; guarded by `if {reg['guard']}`" if reg["guard"] else ""
             line = (f"torch/backends/mps/__init__.py {version}: {reg['call']} registers {reg['kernel']} for MPS "
@@ -70,11 +78,24 @@ class Resolver:
         if "delegate" in entry:
             line = (f"{self.yaml}: {name} has structured_delegate {entry['delegate']} (its kernels are generated "
                     f"from that out= op, so that op's dispatch decides)")
+            target = ops.get(entry["delegate"], {})
+            if self.registrations and not find_key(target.get("dispatch", {}), "MPS"):
+                # torchgen emits MPS wrappers for a delegate's functional forms only from a yaml MPS key; a
+                # hand registration of the out= op (2.0's BitwiseOps.mm: bitwise_and.Tensor_out) gives none
+                lib = f"libtorch_cpu.dylib {version}"
+                why = (f"{lib}: no MPS registration for {name} ({entry['delegate']} has no MPS key in the yaml, "
+                       f"so no generated MPS wrapper exists for its functional forms)")
+                return Verdict("fallback", (*notes, line, why, FALLBACK.format(op=warning_name(name))), why,
+                               (name,))
             return self._via(name, entry["delegate"], line, stack, notes)
         if "autogen_of" in entry:
             target = self._autogen_target(name, entry["autogen_of"])
             line = (f"{self.yaml}: {name} exists only as `autogen` of {entry['autogen_of']}: its generated "
                     f"CompositeExplicitAutograd kernel calls {target}, then copies into out=")
+            if self.library is not None:
+                notes = [*notes, f"libtorch_cpu.dylib {version}: no MPS registration for {name} itself, as "
+                                 f"expected: the generated out= kernel is registered for CompositeExplicitAutograd "
+                                 f"and runs {target} on MPS"]
             return self._via(name, target, line, stack, notes)
         flat = keys(dispatch)
         explicit = [k for k in EXPLICIT if k in flat]
@@ -92,11 +113,30 @@ class Resolver:
         line = f"{self.yaml}: {name} dispatch {', '.join(dispatch)} (no MPS key)"
         return Verdict("fallback", (*notes, line, FALLBACK.format(op=warning_name(name))), line, (name,))
 
+    def _library_overrides(self, name: str) -> Verdict | None:
+        """MPSFallback.mm's own registrations (TORCH_LIBRARY_IMPL(aten, MPS, m)) beat the yaml: its boxed
+        ``mps_fallback`` runs the op on the CPU whatever PYTORCH_ENABLE_MPS_FALLBACK says (e.g. linalg_svd,
+        im2col in 2.2); ``mps_error_fallback`` raises."""
+        reg = self.registrations.get(name)
+        if reg is None or reg["kind"] == "wrapper":
+            return None
+        lib = f"libtorch_cpu.dylib {self.release.version}"
+        if reg["kind"] == "custom":  # e.g. 2.0's BitwiseOps.mm registers bitwise_and.Tensor_out by hand
+            line = f"{lib}: a hand-written MPS kernel is registered for {name!r} ({reg['symbol']}), not in the yaml"
+            return Verdict("native", (line,), line)
+        line = (f"{lib}: a TORCH_LIBRARY_IMPL(aten, MPS) block registers the boxed {reg['symbol']} for "
+                f"{name!r}")
+        if reg["kind"] == "cpu_fallback":
+            return Verdict("forced_cpu", (line, "→ always runs on the CPU (the MPS backend copies to the CPU and "
+                                                "back, with a one-time warning); no environment variable needed"),
+                           line)
+        return Verdict("error", (line, "→ raises NotImplementedError on MPS"), line)
+
     def _via(self, name: str, target: str, line: str, stack: tuple, notes: list) -> Verdict:
         if target in stack or target == name:
             return Verdict("composite", (*notes, line, f"cycle at {target}"), line)
         sub = self._resolve(target, (*stack, name))
-        return Verdict(sub.status, (*notes, line, *sub.evidence), sub.reason, sub.fallback_ops)
+        return Verdict(sub.status, (*notes, line, *sub.evidence), sub.reason, sub.fallback_ops, sub.composite)
 
     def _autogen_target(self, name: str, parent: str) -> str:
         """Generated out= kernels call the functional op; an in-place parent's hand-written sibling is it."""
@@ -123,10 +163,10 @@ class Resolver:
             else:
                 subs.append((callee, self._resolve(callee, (*stack, name))))
         statuses = {v.status for _, v in subs}
-        status = ("fallback" if "fallback" in statuses
-                  else "composite" if statuses - {"native"} else "native")
+        status = max(statuses, key=lambda s: _RANK.get(s, _RANK["composite"])) if statuses else "native"
+        status = status if status in _RANK else "composite"  # an unknown callee leaves it undecided
         fallback_ops = tuple(dict.fromkeys(op for _, v in subs for op in v.fallback_ops))
         lines = [f"  {display(c)}: {v.status}: {v.reason}" for c, v in subs]
         tail = [FALLBACK.format(op=", ".join(warning_name(o) for o in fallback_ops))] if fallback_ops else []
         reason = f"{kind} via {', '.join(display(c) for c, v in subs if v.status == status) or 'nothing'}"
-        return Verdict(status, (*head, *lines, *tail), reason, fallback_ops)
+        return Verdict(status, (*head, *lines, *tail), reason, fallback_ops, composite=status == "native")

@@ -26,6 +26,8 @@ MEMBERS = {
     "torch_init": "torch/__init__.py",  # only to confirm that torch calls torch.backends.mps._init()
 }
 REQUIRED = ("native_functions", "mps_init")
+# Read as bytes, not text: the compiled library, for registrations, symbols and macOS strings (binary.py).
+BINARY_MEMBERS = {"libtorch_cpu": "torch/lib/libtorch_cpu.dylib"}
 PLATFORM = "macosx_14_0_arm64"
 # Strings pip/urllib3 print when there is no network; anything else is reported as pip's own words.
 _NETWORK_HINTS = ("Failed to establish a new connection", "NewConnectionError", "Temporary failure in name",
@@ -107,6 +109,8 @@ def read_wheel(path: Path) -> dict:
                     out[key] = None
                     continue
                 out[key] = wheel.read(member).decode("utf-8")
+            for key, member in BINARY_MEMBERS.items():
+                out[key] = wheel.read(member) if member in names else None
             return out
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, UnicodeDecodeError) as exc:
         raise CorruptWheelError(f"{path}: not a readable wheel ({type(exc).__name__}: {exc}); {hint}") from None
@@ -141,14 +145,18 @@ def installed_origin(version: str, directory: Path) -> Origin | None:
                   json_path=directory / f"torch-{version}-installed.predict.json", read=read)
 
 
-def locate(version: str, *, download: bool, directory: Path | None = None) -> Origin:
-    """Cached wheel first (the macOS build itself), then the installed torch, then pip download."""
+def locate(version: str, *, download: bool, directory: Path | None = None, prefer_wheel: bool = False) -> Origin:
+    """Cached wheel first (the macOS build itself), then the installed torch, then pip download.
+
+    ``prefer_wheel``: download before settling for the installed torch, whose library is not the macOS one
+    (the all-op prediction needs libtorch_cpu.dylib); without downloads the installed torch still answers.
+    """
     directory = directory or cache_dir()
     wheel = find_cached_wheel(version, directory)
     if wheel is not None:
         return wheel_origin(wheel)
     installed = installed_origin(version, directory)
-    if installed is not None:
+    if installed is not None and not (prefer_wheel and download):
         return installed
     if not download:
         raise WheelNotFoundError(f"no cached macOS arm64 wheel of torch {version} in {directory} and "

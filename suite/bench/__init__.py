@@ -5,8 +5,9 @@
     PYTORCH_ENABLE_MPS_FALLBACK=1 OPCOMPAT_BENCH=full pytest suite/bench --device mps --benchmark-json=speed.json
     python -m matrix speed speed.json                    recommendation, result file and chart
 
-The default ``pytest`` run includes the quick sweep (tiny inputs, 3 rounds: seconds on a CPU), so the
-benchmark code cannot rot; the full sweep runs only when OPCOMPAT_BENCH=full asks for it.
+The default ``pytest`` run includes the quick sweep (tiny inputs, 3 rounds: seconds on a CPU; no timing
+tables unless ``--bench-tables``), so the benchmark code cannot rot; the full sweep runs only when
+OPCOMPAT_BENCH=full asks for it.
 OPCOMPAT_BENCH_BUDGET_S=N stops starting new benchmarks N seconds after collection (the JSON of what
 ran is still written). suite/bench/run_cuda_sweep.sh runs the full sweep twice on a CUDA machine.
 
@@ -14,7 +15,9 @@ On a Mac the variable PYTORCH_ENABLE_MPS_FALLBACK=1 must be in the environment w
 libtorch reads it once, when it loads, so setting it from Python is too late. Without it the MPS
 benchmarks are skipped with that message.
 
-Modules: sweep.py (what is measured), timing.py (how: rounds that are bursts of back-to-back calls on
-rotated inputs, synchronized once, after warm-up rounds; fallback detection), conftest.py (session caches
-and the machine_info hook), test_speed.py (the benchmarks). Times are per call, in a stream of calls.
+Modules: sweep.py (what is measured: groups of variants and fallback items), runner.py (what one item
+times and records), session.py (inputs, verdicts and float64 truths cached per session), conftest.py
+(fixtures and the machine_info hook), test_speed.py (the tests, driving the rounds through pytest-benchmark).
+The instrument itself (interleaved rounds, CUDA-graph and eager timers, input rotation, fallback
+detection) is opcompat/timing.py. Times are per call, in a burst of calls.
 """

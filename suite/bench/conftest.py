@@ -7,24 +7,26 @@ budget by OPCOMPAT_BENCH_BUDGET_S (see session.py).
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import pytest
 import torch
 
 from opcompat import devices
+from opcompat.timing import ORDER_NOTE, Clock
+from opcompat.vocab import FALLBACK_ENV, fallback_enabled
 
 from . import sweep as sw
 from .session import BenchSession
-from .timing import Clock, fallback_enabled
 
 
 @pytest.fixture(scope="session")
 def bench(device):
-    if device.type == "mps" and not fallback_enabled():
-        pytest.skip("the MPS benchmarks need the real CPU fallback: start Python with "
-                    "PYTORCH_ENABLE_MPS_FALLBACK=1 in the environment (libtorch reads it once, when it loads)")
+    if device.type == "mps" and not fallback_enabled(os.environ):
+        pytest.skip(f"the MPS benchmarks need the real CPU fallback: start Python with {FALLBACK_ENV}=1 in the "
+                    "environment (libtorch reads it once, when it loads)")
     if device.type == "cuda" and device.index is not None:
-        torch.cuda.set_device(device)  # CUDA events record on the current device
+        torch.cuda.set_device(device)  # CUDA events and graphs use the current device
     return BenchSession(device, sw.current())
 
 
@@ -34,6 +36,8 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         return
     info = devices.describe(device)
     sweep = sw.current()
-    info.update(sweep=sweep.name, timer=Clock(device).name, correction=sw.CORRECTION,
-                round_policy=dataclasses.asdict(sweep.policy), mps_fallback_enabled=fallback_enabled())
+    info.update(sweep=sweep.name, timers=list(Clock(device).timers), order=ORDER_NOTE, correction=sw.CORRECTION,
+                round_policy=dataclasses.asdict(sweep.policy),
+                fallback_round_policy=dataclasses.asdict(sweep.fallback_policy),
+                mps_fallback_enabled=fallback_enabled(os.environ))
     machine_info["opcompat"] = info

@@ -5,19 +5,18 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 import warnings
 
 import pytest
 import torch
 
-from opcompat.samples import DTYPES
+from opcompat.timing import WORKSPACE_FACTOR, Clock, check_fits, make_rotation, release, rotation_budget, rotation_count
 from opcompat.trace import trace
 from opcompat.verdicts import corrections_for, judge
+from opcompat.vocab import DTYPES, FALLBACK_WARNING
 
 from . import sweep as sw
-from .timing import WORKSPACE_FACTOR, Clock, check_fits, make_rotation, release, rotation_budget, rotation_count
 
 BUDGET_ENV = "OPCOMPAT_BENCH_BUDGET_S"
 STARTED = time.monotonic()  # when pytest imported the bench: the budget counts from collection
@@ -26,7 +25,7 @@ TRACE_SHAPE = (2, 4, 8, 8)
 
 def fallback_ops(messages) -> list:
     """The operators named in torch's fallback warnings, e.g. ['aten::std_mean.correction']."""
-    return sorted({m.group(1) for text in messages for m in [re.search(r"operator '([^']+)'", text)] if m})
+    return sorted({m.group(1) for text in messages for m in [FALLBACK_WARNING.search(text)] if m})
 
 
 class BenchSession:
@@ -37,7 +36,7 @@ class BenchSession:
         budget = environ.get(BUDGET_ENV, "").strip()
         self.budget_s = float(budget) if budget else None
         self._key = self._rotation = self._copy_dst = None
-        self._verdicts, self._uses_fused, self._fused_fallback = {}, {}, {}
+        self._verdicts, self._uses_fused, self._fused_fallback, self._truth = {}, {}, {}, {}
 
     # -- time ------------------------------------------------------------------------------------------
     def check_time(self):
@@ -51,6 +50,7 @@ class BenchSession:
         key = (point.shape, point.dtype)
         if key != self._key:
             self._key = self._rotation = self._copy_dst = None
+            self._truth.clear()
             release(self.device)
             count = rotation_count(point.nbytes, self.rotate_bytes)
             needed = (count + WORKSPACE_FACTOR) * point.nbytes
@@ -58,6 +58,18 @@ class BenchSession:
             self._rotation = make_rotation(point.shape, DTYPES[point.dtype], self.device, count)
             self._key = key
         return self._rotation
+
+    def truth(self, point: sw.Point, dims, correction) -> tuple:
+        """float64 (std, mean) of the point's first input over ``dims``, flattened, on the CPU; computed once
+        per (inputs, dims, correction), on the device where it has float64 (MPS has not: there on the CPU)."""
+        key = (point.shape, point.dtype, dims, correction)
+        if key not in self._truth:
+            x = self.inputs(point).first
+            x64 = x.double() if self.device.type != "mps" else x.cpu().double()
+            std, mean = torch.std_mean(x64, dim=dims, correction=correction, keepdim=True)
+            self._truth[key] = (std.reshape(-1).cpu(), mean.reshape(-1).cpu())
+            del x64
+        return self._truth[key]
 
     def copy_destination(self, point: sw.Point):
         if self._copy_dst is None:
@@ -104,5 +116,5 @@ class BenchSession:
                     "causes": [], "verdict_error": f"{type(exc).__name__}: {exc}"}
         label = "equivalent" if verdict.equivalent else "not equivalent: " + "; ".join(verdict.causes)
         return {**info, "equivalent": verdict.equivalent, "label": label, "causes": list(verdict.causes),
-                "verdict_correction": verdict.correction}
+                "device_notes": list(verdict.device_notes), "verdict_correction": verdict.correction}
 

@@ -6,10 +6,11 @@ Two sweeps, chosen by the environment variable OPCOMPAT_BENCH (default ``quick``
 - ``full``: from a Fooocus latent (2x4x128x128, launch-bound) to 2x4x4096x8192 (268M elements,
   1 GiB in float32, bandwidth-bound), each step 4x the elements, the last 2x.
 
-At each (shape, dtype) there is one device-to-device copy (the bandwidth reference), then for each
-reduction (dims (1, 2, 3), and all dims) the fused op and every registered case whose call site fits
-those dims, then the CPU fallback path for each reduction: last, so that its host work (up to seconds
-a call) never sits between two device benchmarks.
+At each (shape, dtype) and reduction (dims (1, 2, 3), and all dims) one *group* is timed as a whole:
+the fused op, every registered case whose call site fits those dims, and a device-to-device copy (the
+bandwidth reference), interleaved round by round (opcompat.timing). Then the CPU fallback path of each
+reduction, on its own: last, so that its host work (up to seconds a call) never sits between two device
+rounds.
 """
 
 from __future__ import annotations
@@ -22,13 +23,12 @@ from typing import Optional
 import torch
 
 import cases
-from opcompat.samples import DTYPES
-
-from .timing import RoundPolicy
+from opcompat.timing import RoundPolicy
+from opcompat.vocab import DTYPES
 
 MODE_ENV = "OPCOMPAT_BENCH"
 CORRECTION = 1  # torch.std_mean's default, and the anisotropic call site's
-FUSED, FALLBACK, COPY = "fused", "fallback", "copy"
+FUSED, FALLBACK, COPY, GROUP = "fused", "fallback", "copy", "group"
 FALLBACK_FORM = "torch.std_mean on the CPU, inputs copied there and results copied back"
 
 
@@ -38,24 +38,31 @@ class Sweep:
     shapes: tuple
     dtypes: tuple
     dims: tuple  # each a tuple of axes, or None for all of them
-    policy: RoundPolicy
+    policy: RoundPolicy  # the interleaved device groups
+    fallback_policy: RoundPolicy  # the CPU fallback: host work of up to seconds a call, few rounds
     rotate_bytes: Optional[int] = None  # None: sized from the device's cache (timing.rotation_budget)
 
 
 # 2^17 .. 2^27 elements in steps of 4x, then 2^28 (268M; 1 GiB in float32).
 SHAPES_FULL = (*((2, 4, 128 * 2**k, 128 * 2**k) for k in range(6)), (2, 4, 4096, 8192))
 SWEEPS = {
-    # Bursts of up to 4 calls and one warm-up round even here, so that CI runs the code the full sweep uses.
+    # A few rounds of bursts of up to 4 calls and one warm-up round even here, so that CI runs the code the
+    # full sweep uses.
     "quick": Sweep("quick", shapes=((2, 4, 8, 8), (2, 4, 16, 16)), dtypes=("float32", "float16"),
                    dims=((1, 2, 3), None),
                    policy=RoundPolicy(target_s=0.0, min_rounds=3, max_rounds=3, burst_s=1e-4, max_burst=4,
-                                      warm_s=1e-3),
+                                      warm_s=1e-2),
+                   fallback_policy=RoundPolicy(target_s=0.0, min_rounds=3, max_rounds=3, burst_s=1e-4, max_burst=4,
+                                               warm_s=0.0),
                    rotate_bytes=16 * 1024),
-    # Rounds of >= 2 ms (a 20 us call runs 100 times in one), 0.1 s of untimed rounds right before 0.1 s
-    # of timed ones: about 0.25 s a device benchmark, 80 s of the ~140 s a repeat takes on an H200.
+    # Eager bursts of >= 1 ms; rounds of all ~13 variants (eager burst + graph replay each) for 1 s after
+    # 0.2 s of untimed rounds, 15 rounds at least: 2-4 s a group, 28 groups, ~3 min a repeat on an H100
+    # with the fallback items. Within a repeat the graph ratios' rounds spread by ~1 % (IQR / median).
     "full": Sweep("full", shapes=SHAPES_FULL, dtypes=("float32", "float16"), dims=((1, 2, 3), None),
-                  policy=RoundPolicy(target_s=0.1, min_rounds=5, max_rounds=60, burst_s=2e-3, max_burst=256,
-                                     warm_s=0.1)),
+                  policy=RoundPolicy(target_s=1.0, min_rounds=15, max_rounds=60, burst_s=1e-3, max_burst=256,
+                                     warm_s=0.2),
+                  fallback_policy=RoundPolicy(target_s=0.5, min_rounds=3, max_rounds=20, burst_s=2e-3, max_burst=64,
+                                              warm_s=0.0)),
 }
 
 
@@ -73,11 +80,15 @@ def dims_label(dims) -> str:
 
 @dataclass(frozen=True)
 class Point:
-    """One benchmark: a variant on inputs of ``shape`` and ``dtype``, reducing over ``dims``."""
+    """One timed item: a ``variant`` on inputs of ``shape`` and ``dtype``, reducing over ``dims``.
+
+    ``variant`` GROUP is the interleaved group of the fused op, the cases and the copy; FALLBACK is the
+    CPU fallback path, timed on its own.
+    """
 
     shape: tuple
     dtype: str
-    dims: object  # tuple of axes or None; the copy ignores it
+    dims: object  # tuple of axes or None
     variant: str
 
     @property
@@ -94,13 +105,11 @@ class Point:
 
     @property
     def group(self) -> str:
-        """pytest-benchmark's table group: the variants that share this point's inputs and reduction."""
-        what = "copy" if self.variant == COPY else f"dims={dims_label(self.dims)}"
-        return f"{self.dtype} {self.shape_label} {what}"
+        """pytest-benchmark's table group: the items that share this point's inputs and reduction."""
+        return f"{self.dtype} {self.shape_label} dims={dims_label(self.dims)}"
 
     def __str__(self):  # the test id
-        what = "" if self.variant == COPY else f"-{dims_label(self.dims).replace(',', '')}"
-        return f"{self.dtype}-{self.shape_label}{what}-{self.variant}"
+        return f"{self.dtype}-{self.shape_label}-{dims_label(self.dims).replace(',', '')}-{self.variant}"
 
 
 def case_fits(case, dims) -> bool:
@@ -112,23 +121,20 @@ def case_fits(case, dims) -> bool:
 
 
 def variants(dims) -> list:
-    """The fused op first, then the registered cases that fit ``dims``, then the fallback path."""
-    found = [c.name for c in cases.all_cases()[0]
-             if c.family == "std_mean" and c.name != FUSED and case_fits(c, dims)]  # a std_mean benchmark
-    return [FUSED, *found, FALLBACK]
+    """A group's variants: the fused op first (the reference of every ratio), the registered std_mean cases
+    that fit ``dims``, and the copy (the bandwidth reference) last."""
+    found = [c.name for c in cases.of_family("std_mean") if c.name != FUSED and case_fits(c, dims)]
+    return [FUSED, *found, COPY]
 
 
 def points(sweep: Sweep) -> list:
-    """Every benchmark of ``sweep``, in run order: inputs of one (shape, dtype) are made once; its copy
-    and device variants come first, its fallback rows (host work) last."""
+    """Every timed item of ``sweep``, in run order: inputs of one (shape, dtype) are made once; its device
+    groups come first, its fallback items (host work) last."""
     out = []
     for shape in sweep.shapes:
         for dtype in sweep.dtypes:
-            on_device, fallbacks = [Point(shape, dtype, None, COPY)], []
-            for dims in sweep.dims:
-                for v in variants(dims):
-                    (fallbacks if v == FALLBACK else on_device).append(Point(shape, dtype, dims, v))
-            out.extend(on_device + fallbacks)
+            out += [Point(shape, dtype, dims, GROUP) for dims in sweep.dims]
+            out += [Point(shape, dtype, dims, FALLBACK) for dims in sweep.dims]
     return out
 
 
@@ -159,7 +165,7 @@ def copy_call(dst):
 
 
 def computes(case) -> str:
-    """What a case returns, in words matrix/speed.py filters on: only "std_mean" replaces the fused op."""
+    """What a case returns, in words matrix/speed filters on: only "std_mean" replaces the fused op."""
     if case.outputs == ("decision",):
         return "decision"
     return "_".join(case.outputs)

@@ -68,6 +68,7 @@ def test_every_family_has_a_wrong_case_here():
                                                  "batch_loop"}, "add a wrong case for the new family"
 
 
+@pytest.mark.slow  # shrinking a float input takes ~5 s; test_end_to_end checks the same through pytest
 def test_wrong_std_mean_case_fails_shrunk_with_a_repro():
     text = _failure(WRONG["std_mean"], ["float32"])
     assert "claim broken: std_mean at the caller's correction" in text

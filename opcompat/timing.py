@@ -1,24 +1,28 @@
-"""Honest device timing: synchronize inside the timed rounds, rotate inputs out of the cache, time bursts
-of calls on a warm device, and notice when an op silently runs on the CPU.
+"""The timing instrument: variants interleaved within each round, two timers per call, ratios per round.
 
-pytest-benchmark's timer measures wall time around the call it is given. A GPU call returns once its
-kernels are queued, so every timed round here ends with a device synchronize; on CUDA each round is also
-bracketed by events, which give the device's own view of the same round.
+Imports only torch and opcompat's device helpers; suite/bench drives it through pytest-benchmark.
 
-A round is a burst of ``k`` back-to-back calls, each on the next rotated input, timed as one and reported
-per call (pytest-benchmark's ``iterations``). One ~50 µs call between two events is at the mercy of
-launch latency and host jitter, and a device left idle between such calls lets its clocks drop (an H200
-here read 345 MHz idle, 1980 MHz under load); timed that way, whole groups of rows came out 30-58 %
-slower in one repeat of the sweep than in the other. ``k`` is chosen so that a round lasts about
-``RoundPolicy.burst_s``, and untimed rounds right before the timed ones (``RoundPolicy.warm_s`` of them)
-bring the clocks up. The time per call is therefore that of a stream of calls, as a program issues them,
-not the latency of one call on an idle device.
+Why interleaved: a device's state (clocks, memory, what else runs) drifts over seconds. Timed one
+variant after another (A A A … B B B …), two variants see different states, and at launch-bound sizes
+the ratio B/A moved 9-61 % between two repeats of the same sweep on an H100. Here every round times each
+variant once (A B C, then B C A, …: the order rotates so no variant always follows the same one), and the
+ratio of a variant to the reference (the fused op) is taken *within* a round; the median of those
+per-round ratios is what a repeat reports, with their spread.
+
+Three timers, each per call in a burst of calls on inputs rotated out of the cache:
+
+- ``graph``: CUDA only. The variant's calls captured once in a CUDA graph and replayed between two CUDA
+  events: device time without the host's launch overhead (the kernels and the gaps between them).
+- ``eager_events``: CUDA only. The same calls launched eagerly, between two CUDA events.
+- ``eager_wall``: the eager burst on the host clock, synchronized at its end: what a program sees.
+
+Each timed unit starts from an idle queue (a synchronize before it), so no unit's work spills into the
+next one's reading.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import statistics
 import time
 import warnings
@@ -27,35 +31,41 @@ from typing import Optional
 
 import torch
 
-from opcompat import devices
+from . import devices
+from .vocab import FALLBACK_MARK
 
 MiB = 1024**2
 GiB = 1024**3
-# The MPS fallback's warning (aten/src/ATen/mps/MPSFallback.mm):
-# "The operator 'aten::std_mean.correction' is not currently supported on the MPS backend and will fall
-#  back to run on the CPU. This may have performance implications."
-FALLBACK_MARK = "fall back to run on the CPU"
 MAX_ROTATION = 2048  # distinct inputs at most; more only costs set-up time
+GRAPH_MAX_CALLS = 256  # calls captured in one graph at most: enough to cycle inputs past the L2 at 131k elements
 WORKSPACE_FACTOR = 4  # temporaries a variant may need, in input sizes: (x - m), its square, a float32 upcast
+TIMERS = ("graph", "eager_events", "eager_wall")
+GRAPH, EAGER_EVENTS, EAGER_WALL = TIMERS
+ORDER_NOTE = "interleaved: every variant once per round, the order rotated by one variant each round"
 
 
-# -- synchronizing and timing ------------------------------------------------------------------------
+# -- synchronizing and clocks ------------------------------------------------------------------------
 class Clock:
-    """Makes a call return only once the device has finished it; CUDA events where the device has them."""
+    """Makes a call return only once the device has finished it; CUDA events and graphs where there are."""
 
     def __init__(self, device: torch.device):
-        self.device = device
+        self.device = torch.device(device)
 
     @property
-    def name(self) -> str:
-        return "cuda events" if self.device.type == "cuda" else "wall clock"
+    def has_events(self) -> bool:
+        return self.device.type == "cuda"
+
+    @property
+    def timers(self) -> tuple:
+        """The timers this device has, best first."""
+        return TIMERS if self.has_events else (EAGER_WALL,)
 
     def synchronize(self):
         devices.synchronize(self.device)
 
     def event(self):
         """A CUDA timing event, or None where the wall clock is the only timer."""
-        return torch.cuda.Event(enable_timing=True) if self.device.type == "cuda" else None
+        return torch.cuda.Event(enable_timing=True) if self.has_events else None
 
     def seconds(self, call, x) -> float:
         """Wall time of one synchronized call (to choose the rounds; not a measurement)."""
@@ -71,8 +81,7 @@ class Clock:
         return time.perf_counter() - start
 
     def sm_clock_mhz(self) -> Optional[int]:
-        """The SM clock NVML reports now, or None (not CUDA, or no nvidia-ml-py): read right after the timed
-        rounds, it records the clock they ran at, so that a spread between repeats can be traced to it."""
+        """The SM clock NVML reports now, or None (not CUDA, or no nvidia-ml-py): a diagnostic only."""
         if self.device.type != "cuda":
             return None
         try:
@@ -81,70 +90,13 @@ class Clock:
             return None
 
 
-class Burst:
-    """One benchmark's callable, for ``benchmark.pedantic(burst, rounds=R, warmup_rounds=W, iterations=k)``.
-
-    pytest-benchmark calls it ``k`` times inside one timer reading and divides by ``k``. The first call of a
-    round records the start event, every call takes the next rotated input, and the k-th records the end
-    event and synchronizes: a round's wall time and event time both cover all k calls, and no call of one
-    round overlaps the next round.
-    """
-
-    def __init__(self, clock: Clock, call, rotation, k: int, rounds: int):
-        if k < 1:
-            raise ValueError(f"Burst: need k >= 1 calls per round, got {k}")
-        self.clock, self.call, self.rotation, self.k = clock, call, rotation, k
-        # Events are made here, outside the timed rounds: creating one costs host time. One pair to spare:
-        # with iterations > 1, pytest-benchmark makes one more call after the rounds, for the result.
-        self._pairs = [(clock.event(), clock.event()) for _ in range(rounds + 1)]
-        self._finished = []  # the event pairs of complete rounds, in order
-        self._pair = (None, None)
-        self._position = 0  # calls made in the current round
-
-    def __call__(self):
-        if self._position == 0:
-            index = len(self._finished)
-            self._pair = self._pairs[index] if index < len(self._pairs) else (None, None)
-            if self._pair[0] is not None:
-                self._pair[0].record()
-        out = self.call(self.rotation.next())
-        self._position += 1
-        if self._position == self.k:
-            if self._pair[1] is not None:
-                self._pair[1].record()
-            self.clock.synchronize()
-            self._finished.append(self._pair)
-            self._position = 0
-        return out
-
-    @property
-    def rounds_finished(self) -> int:
-        return len(self._finished)
-
-    def finish(self):
-        """Wait for the device and drop an unfinished round (pytest-benchmark's extra call for the result)."""
-        self.clock.synchronize()
-        self._position = 0
-
-    def device_seconds(self, skip: int) -> list:
-        """Event time per call of each complete round after the first ``skip`` (the warm-up), in seconds."""
-        return [start.elapsed_time(end) / 1e3 / self.k for start, end in self._finished[skip:] if start is not None]
-
-
-def interquartile_range(values) -> Optional[float]:
-    """Q3 - Q1 of ``values`` (None for fewer than two)."""
-    if len(values) < 2:
-        return None
-    q1, _, q3 = statistics.quantiles(values, n=4)
-    return q3 - q1
-
-
+# -- how many calls, how many rounds -----------------------------------------------------------------
 @dataclass(frozen=True)
 class RoundPolicy:
-    """How a benchmark is timed.
+    """How a group of variants is timed.
 
-    - ``burst_s``: a round is as many back-to-back calls as last this long, ``max_burst`` at most.
-    - ``warm_s``: untimed rounds, right before the timed ones, keep the device busy this long.
+    - ``burst_s``: a variant's eager burst is as many back-to-back calls as last this long, ``max_burst`` at most;
+    - ``warm_s``: untimed rounds right before the timed ones keep the device busy this long;
     - ``target_s``: timed rounds for this long, ``min_rounds`` to ``max_rounds`` of them.
     """
 
@@ -184,7 +136,7 @@ class RoundPolicy:
 def calibrate(clock: Clock, call, rotation, policy: RoundPolicy) -> tuple:
     """(k, seconds per call): one synchronized call suggests k; a burst of k calls on rotated inputs gives
     the time per call in a stream of calls (launches overlap the device's work there), and k is chosen
-    again from it. The burst also starts the warm-up."""
+    again from it."""
     single = clock.seconds(call, rotation.next())
     k = policy.calls_per_round(single)
     if k == 1:
@@ -193,9 +145,15 @@ def calibrate(clock: Clock, call, rotation, policy: RoundPolicy) -> tuple:
     return policy.calls_per_round(per_call), per_call
 
 
+def graph_calls(k: int, rotation_len: int) -> int:
+    """Calls in a variant's graph: at least its eager burst, and enough to cycle the rotation (capped)."""
+    return max(k, min(rotation_len, GRAPH_MAX_CALLS))
+
+
 # -- inputs that do not sit in the cache -------------------------------------------------------------
 def rotation_budget(device: torch.device) -> int:
     """Bytes of distinct inputs to cycle through: well over the last-level cache (50-60 MB on H100/H200)."""
+    device = torch.device(device)
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         return max(4 * getattr(props, "L2_cache_size", 64 * MiB), 64 * MiB)
@@ -234,6 +192,113 @@ def make_rotation(shape, dtype, device, count: int, seed: int = 0) -> Rotation:
     return Rotation(buffer.unbind(0))
 
 
+# -- CUDA graphs -------------------------------------------------------------------------------------
+def capture_graph(call, inputs):
+    """(graph, outputs): ``call`` on each of ``inputs``, captured once in a CUDA graph.
+
+    Warmed up on a side stream first, as torch.cuda.graphs' documentation asks (kernels pick their
+    workspaces there, outside the capture). The outputs are kept: the graph writes them on each replay.
+    """
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for x in inputs[:3]:
+            call(x)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        outputs = [call(x) for x in inputs]
+    return graph, outputs
+
+
+# -- one variant, one group --------------------------------------------------------------------------
+class Unit:
+    """One variant's timed work in a round: an eager burst of ``k`` calls on rotated inputs and, where the
+    device has graphs, one replay of its captured graph. Times are per call."""
+
+    def __init__(self, name: str, clock: Clock, call, rotation: Rotation, k: int, graph=None, graph_calls: int = 0):
+        if k < 1:
+            raise ValueError(f"Unit {name}: need k >= 1 calls per burst, got {k}")
+        self.name, self.clock, self.call, self.rotation, self.k = name, clock, call, rotation, k
+        self.graph, self.graph_calls = graph, graph_calls
+        self.times = {timer: [] for timer in clock.timers if timer != GRAPH or graph is not None}
+        self._events = (clock.event(), clock.event()) if clock.has_events else None  # made once: host time
+
+    def run(self) -> None:
+        clock = self.clock
+        clock.synchronize()
+        if self._events:
+            self._events[0].record()
+        start = time.perf_counter()
+        for _ in range(self.k):
+            self.call(self.rotation.next())
+        if self._events:
+            self._events[1].record()
+        clock.synchronize()
+        self.times[EAGER_WALL].append((time.perf_counter() - start) / self.k)
+        if self._events:
+            self.times[EAGER_EVENTS].append(self._events[0].elapsed_time(self._events[1]) / 1e3 / self.k)
+        if self.graph is not None:
+            self._events[0].record()
+            self.graph.replay()
+            self._events[1].record()
+            clock.synchronize()
+            self.times[GRAPH].append(self._events[0].elapsed_time(self._events[1]) / 1e3 / self.graph_calls)
+
+    def round_seconds(self, per_call_s: float) -> float:
+        """About how long one round of this unit takes (eager burst and graph), for choosing rounds."""
+        return per_call_s * (self.k + self.graph_calls)
+
+
+class Interleaved:
+    """The rounds of a group: each round runs every unit once, in an order rotated by one each round."""
+
+    def __init__(self, units, reference: Optional[str]):
+        names = [u.name for u in units]
+        if len(set(names)) != len(names):
+            raise ValueError(f"Interleaved: variant names repeat: {names}")
+        if reference is not None and reference not in names:
+            raise ValueError(f"Interleaved: reference {reference!r} is not among {names}")
+        self.units, self.reference = list(units), reference
+        self.orders = []  # the order of each round, for the record
+
+    def __call__(self) -> None:
+        """One round (pytest-benchmark calls this once per round)."""
+        shift = len(self.orders) % len(self.units)
+        order = self.units[shift:] + self.units[:shift]
+        for unit in order:
+            unit.run()
+        self.orders.append([u.name for u in order])
+
+    @property
+    def rounds_done(self) -> int:
+        return len(self.orders)
+
+    def times(self, name: str, timer: str, skip: int = 0) -> list:
+        unit = next(u for u in self.units if u.name == name)
+        return list(unit.times.get(timer, ()))[skip:]
+
+    def ratios(self, name: str, timer: str, skip: int = 0) -> list:
+        """Per round: this variant's time over the reference's in the same round and timer."""
+        if self.reference is None:
+            return []
+        mine, ref = self.times(name, timer, skip), self.times(self.reference, timer, skip)
+        return [a / b for a, b in zip(mine, ref) if b > 0]
+
+
+def summary(values) -> Optional[dict]:
+    """median, quartiles and spread ((Q3 - Q1) / median) of ``values``; None for none."""
+    values = list(values)
+    if not values:
+        return None
+    median = statistics.median(values)
+    if len(values) < 2:
+        return {"median": median, "q1": median, "q3": median, "spread": 0.0, "n": 1}
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return {"median": median, "q1": q1, "q3": q3, "spread": (q3 - q1) / median if median else None,
+            "n": len(values)}
+
+
 # -- memory ------------------------------------------------------------------------------------------
 class DoesNotFit(RuntimeError):
     """A benchmark needs more memory than the device has free; the message says how much."""
@@ -241,6 +306,7 @@ class DoesNotFit(RuntimeError):
 
 def free_bytes(device: torch.device) -> Optional[int]:
     """Memory a new allocation can use on ``device``, or None where torch cannot say."""
+    device = torch.device(device)
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
@@ -283,6 +349,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 def release(device: torch.device) -> None:
     """Hand cached blocks back so that the next, larger inputs find room."""
+    device = torch.device(device)
     if device.type == "cuda":
         torch.cuda.empty_cache()
     elif device.type == "mps" and hasattr(torch.mps, "empty_cache"):
@@ -306,11 +373,3 @@ def watch_fallback(call):
         finally:
             torch.set_warn_always(previous)
     return result, [str(w.message) for w in seen if FALLBACK_MARK in str(w.message)]
-
-
-def fallback_enabled(environ=os.environ) -> bool:
-    """What libtorch makes of PYTORCH_ENABLE_MPS_FALLBACK when it loads: a non-zero integer enables it."""
-    try:
-        return int(environ.get("PYTORCH_ENABLE_MPS_FALLBACK", "").strip()) != 0
-    except ValueError:
-        return False
