@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from opcompat.families.attention import NAME, sdpa
+from opcompat.families.attention import NAME, has_sdpa, sdpa
 
 from . import Case, Claim
 
@@ -119,19 +119,20 @@ def key_chunked(q, k, v, *, attn_mask=None, is_causal=False, scale=None, chunk=3
 
 SOURCE = "diffusers docs, optimization/mps (zh): attention slicing on Apple silicon; "
 CASES = [
-    Case("sdpa", sdpa, REPLACES, Claim(), family=FAMILY,
+    Case("sdpa", sdpa, REPLACES, Claim(), family=FAMILY, available=has_sdpa,
          source="F.scaled_dot_product_attention itself: the reference, run on the device"),
     # Overflows float16 where |q·k| > 65504 though q·k/√d fits; NaN on a fully masked row (sdpa: 0).
     Case("attention_textbook", textbook, REPLACES, Claim(excludes=frozenset({"large_logits", "masked_row"})),
-         family=FAMILY, source="softmax(Q Kᵀ / √d) V, as in 'Attention is all you need' and forum fixes"),
-    Case("attention_prescaled_safe", prescaled_safe, REPLACES, Claim(), family=FAMILY,
+         family=FAMILY, available=has_sdpa,
+         source="softmax(Q Kᵀ / √d) V, as in 'Attention is all you need' and forum fixes"),
+    Case("attention_prescaled_safe", prescaled_safe, REPLACES, Claim(), family=FAMILY, available=has_sdpa,
          source="softmax((Q / √d) Kᵀ) V with fully masked rows set to 0, as sdpa's math path"),
-    Case("attention_sliced", sliced, REPLACES, Claim(), family=FAMILY,
+    Case("attention_sliced", sliced, REPLACES, Claim(), family=FAMILY, available=has_sdpa,
          source=SOURCE + "pipe.enable_attention_slicing() (slices of heads // 2 of batch*heads)"),
     # A -10000 bias masks nothing once logits reach ~1e4, and a fully masked row averages V uniformly.
     Case("attention_sliced_diffusers_mask", sliced_diffusers_mask, REPLACES,
-         Claim(excludes=frozenset({"large_logits", "masked_row"})), family=FAMILY,
+         Claim(excludes=frozenset({"large_logits", "masked_row"})), family=FAMILY, available=has_sdpa,
          source=SOURCE + "SlicedAttnProcessor with the (1 - mask) * -10000.0 additive mask"),
-    Case("attention_key_chunked", key_chunked, REPLACES, Claim(), family=FAMILY,
+    Case("attention_key_chunked", key_chunked, REPLACES, Claim(), family=FAMILY, available=has_sdpa,
          source="online softmax over key chunks (memory-efficient / flash attention, sub-quadratic attention)"),
 ]

@@ -39,7 +39,7 @@ def _bicubic(x, *, size, align_corners):
 
 CASES = [
     Case("attention_per_sample", _per_sample(_sdpa, attention.split), attention.CALL, Claim(),
-         family=attention.NAME, source=SOURCE),
+         family=attention.NAME, available=attention.has_sdpa, source=SOURCE),
     Case("bicubic_per_sample", _per_sample(_bicubic, upsample.split), upsample.CALL, Claim(),
          family=upsample.NAME, ops=upsample.OPS, source=SOURCE),
     # gradients per sample: each sample's backward is its own, and they concatenate

@@ -46,6 +46,11 @@ MASKS = ("none", "bool", "additive", "causal")
 LARGE_LOGITS_MIN_D = 16  # so that q·k/√D (<= 65504) is 4x below q·k (> 65504): only the unscaled form overflows
 
 
+def has_sdpa() -> bool:
+    """F.scaled_dot_product_attention exists from torch 2.0: attention cases are left out before."""
+    return hasattr(F, "scaled_dot_product_attention")
+
+
 def sdpa(q, k, v, *, attn_mask=None, is_causal=False, scale=None):
     """The op itself (dropout 0). ``scale=`` exists from torch 2.1; leave it out where None."""
     kw = {} if scale is None else {"scale": scale}
