@@ -5,6 +5,8 @@ Every option lives here, once; the README quotes these defaults.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -50,6 +52,22 @@ def pytest_report_header(config):
     return [f"opcompat: device {info['device']} ({info['device_name']}), torch {info['torch']}, "
             f"{info['os']}" + (f", {extra}" if extra else ""),
             f"hypothesis profile: {settings._current_profile}"]
+
+
+META_TESTS = Path(__file__).resolve().parent / "suite" / "meta"
+
+
+def unmarked_meta_tests(items, folder=META_TESTS) -> list:
+    """The node ids of tests under suite/meta/ that lack the meta marker (``-m meta`` would miss them)."""
+    return [item.nodeid for item in items
+            if Path(item.path).resolve().is_relative_to(folder) and item.get_closest_marker("meta") is None]
+
+
+def pytest_collection_modifyitems(config, items):
+    unmarked = unmarked_meta_tests(items)
+    if unmarked:
+        raise pytest.UsageError(f"{len(unmarked)} test(s) under suite/meta/ lack the meta marker (add "
+                                f"`pytestmark = pytest.mark.meta` to their module): {', '.join(unmarked[:5])}")
 
 
 @pytest.fixture(scope="session")

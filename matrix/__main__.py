@@ -1,45 +1,57 @@
 """``python -m matrix COMMAND``: every opcompat command line in one place.
 
-Each command lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``;
-they are imported only when chosen, so a broken optional piece does not take the others down.
+Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``; its subparser gets them
+with ``set_defaults(func=run)``. ``predict`` and ``scan`` parse their own arguments (``main(argv)`` in
+their cli modules, which own their options): their subparsers take none and hand over everything after
+the name.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
+from matrix import build, here, probe_cmd, speed, trace_cmd, verdicts_cmd
+from matrix.predict import cli as predict_cli
+from matrix.scan import cli as scan_cli
+
 COMMANDS = {
-    "verdicts": ("matrix.verdicts_cmd", "print the verdict table: is each case equivalent to torch.std_mean?"),
-    "predict": ("matrix.predict.cli", "predict MPS support of ops for a torch release from its macOS wheel"),
-    "trace": ("matrix.trace_cmd", "list the aten overloads each case reaches"),
-    "probe": ("matrix.probe_cmd", "probe ops and cases on a device and write a result file"),
-    "here": ("matrix.here", "produce this machine's rows: probe + verdicts + matrix"),
-    "build": ("matrix.build", "merge result files into matrix/MATRIX.md"),
-    "speed": ("matrix.speed", "summarise benchmark JSON: recommendation per device and a chart"),
-    "scan": ("matrix.scan.cli", "scan a workload: its aten ops x dtypes and their MPS status in every release"),
+    "verdicts": (verdicts_cmd, "print the verdict table: is each case equivalent to torch.std_mean?"),
+    "predict": (predict_cli, "predict MPS support of ops for a torch release from its macOS wheel"),
+    "trace": (trace_cmd, "list the aten overloads each case reaches"),
+    "probe": (probe_cmd, "probe ops and cases on a device and write a result file"),
+    "here": (here, "produce this machine's rows: probe + verdicts + matrix"),
+    "build": (build, "merge result files into matrix/MATRIX.md"),
+    "speed": (speed, "summarise benchmark JSON: recommendation per device and a chart"),
+    "scan": (scan_cli, "scan a workload: its aten ops x dtypes and their MPS status in every release"),
 }
+OWN_PARSER = {"predict", "scan"}  # commands whose main(argv) parses their own arguments
+
+
+def _own_parser(command):
+    return lambda args, rest: COMMANDS[command][0].main(rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m matrix", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        if name in OWN_PARSER:  # -h and every option go to the command's own parser
+            cmd = sub.add_parser(name, help=help_text, add_help=False)
+            cmd.set_defaults(func=_own_parser(name), own_parser=True)
+            continue
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(cmd)
+        cmd.set_defaults(func=lambda args, rest, run=module.run: run(args), own_parser=False)
+    return parser
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = argparse.ArgumentParser(prog="python -m matrix", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (_, help_text) in COMMANDS.items():
-        sub.add_parser(name, help=help_text, add_help=False)
-    if not argv or argv[0] in ("-h", "--help"):
-        parser.print_help()
-        return 0 if argv else 2
-    name, rest = argv[0], argv[1:]
-    if name not in COMMANDS:
-        parser.error(f"unknown command {name!r}; choose from {', '.join(COMMANDS)}")
-    module = importlib.import_module(COMMANDS[name][0])
-    if hasattr(module, "main"):  # a command with its own parser (predict)
-        return module.main(rest)
-    cmd = argparse.ArgumentParser(prog=f"python -m matrix {name}", description=COMMANDS[name][1])
-    module.add_arguments(cmd)
-    return module.run(cmd.parse_args(rest))
+    parser = build_parser()
+    args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else list(argv))
+    if rest and not args.own_parser:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return args.func(args, rest)
 
 
 if __name__ == "__main__":

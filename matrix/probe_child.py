@@ -2,13 +2,14 @@
 
 ``python -m matrix.probe_child`` reads a job (JSON) on stdin and answers one line per item on stdout,
 each prefixed with ``@@opcompat`` (anything else a library prints is ignored). An item is one op
-overload replayed at one dtype, or one case run at one dtype. The child reports what it *saw* (the
-exception, the warnings, a mismatch against the same call on the CPU, the ops a case reached); the
-parent (matrix.probe) turns that into a status, with the same code for real and simulated MPS.
+overload replayed at one dtype, or one case run at one dtype. The child reports what it *saw*, an
+``opcompat.records.Observation`` (the exception, the warnings, a mismatch against the same call on the
+CPU, the ops a case reached); the parent (matrix.probe_status) turns that into a status, with the same
+code for real and simulated MPS.
 
-The parent runs children so that a crash or a hang costs one item, not the run: it restarts a child
-after the item that killed the last one. On MPS a child also stops after the first CPU-fallback
-warning it sees, since PyTorch warns once per process (TORCH_WARN_ONCE) and a later fallback in the
+The parent (matrix.probe_runner) runs children so that a crash or a hang costs one item, not the run:
+it restarts a child after the item that killed the last one. On MPS a child also stops after the first
+CPU-fallback warning it sees, since PyTorch warns once per process (TORCH_WARN_ONCE) and a later fallback in the
 same process would pass unseen.
 """
 
@@ -24,12 +25,14 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import cases
+from matrix.probe_runner import PREFIX
 from matrix.simulated_mps import SimulatedDevice
+from opcompat import records
+from opcompat.devices import synchronize
+from opcompat.records import Observation, ProbeItem
 from opcompat.samples import Sample
 from opcompat.trace import IGNORED, TRACE_SHAPE, overload_name
-
-PREFIX = "@@opcompat "
-FALLBACK_MARK = "will fall back to run on the CPU"
+from opcompat.vocab import FALLBACK_MARK, dtype_name
 
 # Loose tolerances for "same call, device vs CPU": catch a wrong kernel, not rounding differences.
 TOLERANCES = {
@@ -57,10 +60,7 @@ class RealDevice:
 
     def synchronize(self):
         # Asynchronous backends report kernel errors at the next sync: read nothing before it.
-        if self.torch_device.type == "cuda":
-            torch.cuda.synchronize(self.torch_device)
-        elif self.torch_device.type == "mps" and hasattr(getattr(torch, "mps", None), "synchronize"):
-            torch.mps.synchronize()  # torch 2.0+; before it, copying the result to the CPU waits for it
+        synchronize(self.torch_device)
 
 
 def make_device(job):
@@ -146,11 +146,11 @@ def mismatch(actual, expected, dtype) -> str:
 
 
 # -- running one item -------------------------------------------------------------------------------
-def run_op(item, device, gen, seen):
-    op = resolve_op(item["op"])
-    dtype = item["dtype"]
-    args = decode(item["args"], dtype, gen)
-    kwargs = {k: decode(v, dtype, gen) for k, v in item["kwargs"]}
+def run_op(item: ProbeItem, device, gen, seen: dict):
+    op = resolve_op(item.op)
+    dtype = item.dtype
+    args = decode(item.args, dtype, gen)
+    kwargs = {k: decode(v, dtype, gen) for k, v in item.kwargs}
     def to_device(v):
         return device.torch_device if isinstance(v, DeviceArg) else device.put(v)
 
@@ -190,7 +190,7 @@ class OpsReached(TorchDispatchMode):
 def _tensor_dtype(values):
     for value in values:
         if isinstance(value, torch.Tensor):
-            return str(value.dtype).replace("torch.", "")
+            return dtype_name(value.dtype)
         if isinstance(value, (list, tuple)):
             found = _tensor_dtype(value)
             if found:
@@ -198,9 +198,9 @@ def _tensor_dtype(values):
     return None
 
 
-def run_case(item, device, gen, seen):
-    case = cases.get(item["case"])
-    sample = Sample(shape=TRACE_SHAPE, dtype=item["dtype"], dim=(1, 2, 3), correction=1, keepdim=True)
+def run_case(item: ProbeItem, device, gen, seen: dict):
+    case = cases.get(item.case)
+    sample = Sample(shape=TRACE_SHAPE, dtype=item.dtype, dim=(1, 2, 3), correction=1, keepdim=True)
     kwargs = {**sample.kwargs(), **case.fixed}
     x = device.put(sample.build("cpu"))
     # Which ops fell back needs the ops reached; only MPS has a CPU fallback, so only MPS records them.
@@ -211,24 +211,24 @@ def run_case(item, device, gen, seen):
         device.synchronize()
     finally:  # also when it raised
         if recorder is not None:
-            seen["ops_reached"] = sorted([op, dtype or item["dtype"]] for op, dtype in recorder.reached)
+            seen["ops_reached"] = sorted([op, dtype or item.dtype] for op, dtype in recorder.reached)
 
 
-def run_item(item, device, seed):
+def run_item(item: ProbeItem, device) -> Observation:
     """What one item did: outcome ok/raised, its exception, the warnings it raised, details."""
-    gen = torch.Generator().manual_seed(seed)
-    seen = {"outcome": "ok", "error_type": "", "message": "", "warnings": []}
+    gen = torch.Generator().manual_seed(item.seed)
+    seen = {"outcome": "ok", "error_type": "", "message": "", "warnings": []}  # the Observation, as it fills
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            run = run_op if item["kind"] == "op" else run_case
+            run = run_op if item.kind == "op" else run_case
             run(item, device, gen, seen)
         except Exception as exc:
             seen.update(outcome="raised", error_type=type(exc).__name__, message=" ".join(str(exc).split()))
             if not str(exc):
                 seen["message"] = traceback.format_exc(limit=2)[-400:]
     seen["warnings"] = [" ".join(str(w.message).split()) for w in caught]
-    return seen
+    return Observation(**seen)
 
 
 def emit(record):
@@ -240,10 +240,10 @@ def main() -> int:
     job = json.load(sys.stdin)
     device = make_device(job)
     watch_fallback = job["device"].startswith("mps")
-    for index, item in enumerate(job["items"]):
-        seen = run_item(item, device, item.get("seed", index))
-        emit({"index": index, **seen})
-        if watch_fallback and any(FALLBACK_MARK in w for w in seen["warnings"]):
+    for index, raw in enumerate(job["items"]):
+        seen = run_item(records.from_json(ProbeItem, raw, where=f"item {index}"), device)
+        emit({"index": index, **records.to_json(seen)})
+        if watch_fallback and any(FALLBACK_MARK in w for w in seen.warnings):
             emit({"stop": "fallback warning spent: this process cannot see another"})
             return 0
     emit({"done": len(job["items"])})

@@ -28,33 +28,19 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from opcompat.trace import overload_name
+from opcompat.vocab import (
+    FALLBACK_WARNING_TEXT,
+    FLOAT64_ERROR_TEXT,
+    NOT_IMPLEMENTED_TEXT,
+    dtype_name,
+    fallback_enabled,
+    printed,
+)
 
-FALLBACK_ENV = "PYTORCH_ENABLE_MPS_FALLBACK"
 DEVICE_NAME = "simulated MPS (the CPU, with the predicted MPS dispatch table)"
 
-
-def fallback_enabled_in(environ) -> bool:
-    """What libtorch makes of the variable: a non-zero integer enables the CPU fallback."""
-    value = environ.get(FALLBACK_ENV, "").strip()
-    try:
-        return int(value) != 0
-    except ValueError:
-        return False
-
-
 # Read once, at import, as libtorch reads it once when it registers the MPS fallback.
-FALLBACK_AT_START = fallback_enabled_in(os.environ)
-
-# The texts of the real backend, with the operator written as c10's OperatorName prints it.
-FALLBACK_WARNING = ("The operator '{op}' is not currently supported on the MPS backend and will fall back to "
-                    "run on the CPU. This may have performance implications.")
-NOT_IMPLEMENTED = ("The operator '{op}' is not currently implemented for the MPS device. If you want this op to "
-                   "be considered for addition please comment on https://github.com/pytorch/pytorch/issues/141287 "
-                   "and mention use-case, that resulted in missing op as well as commit hash {commit}. As a "
-                   "temporary fix, you can set the environment variable `PYTORCH_ENABLE_MPS_FALLBACK=1` to use "
-                   "the CPU as a fallback for this op. WARNING: this will be slower than running natively on MPS.")
-FLOAT64_ERROR = ("Cannot convert a MPS Tensor to float64 dtype as the MPS framework doesn't support float64. "
-                 "Please use float32 instead.")
+FALLBACK_AT_START = fallback_enabled(os.environ)
 
 # Statuses under which the op simply runs ("unknown": the prediction cannot tell; assume it runs).
 RUNS = {"native", "composite", "unknown_op", "unknown"}
@@ -65,17 +51,12 @@ UNSUPPORTED_DTYPE = "MPS does not support {dtype} for {op} (simulated: the predi
 _warned = False  # TORCH_WARN_ONCE: one fallback warning per process, whichever op comes first
 
 
-def printed_name(op: str) -> str:
-    """'aten::sqrt.default' as c10 prints it in messages: 'aten::sqrt' (no overload name for default)."""
-    return op[: -len(".default")] if op.endswith(".default") else op
-
-
 def _warn_fallback_once(op):
     # TORCH_WARN_ONCE: once per process, unless torch.set_warn_always(True), which makes it warn each time.
     global _warned
     if not _warned or torch.is_warn_always_enabled():
         _warned = True
-        warnings.warn(FALLBACK_WARNING.format(op=printed_name(op)), UserWarning, stacklevel=3)
+        warnings.warn(FALLBACK_WARNING_TEXT.format(op=printed(op)), UserWarning, stacklevel=3)
 
 
 def _is_float64(value) -> bool:
@@ -91,7 +72,7 @@ def _is_float64(value) -> bool:
 def _first_float_dtype(values):
     for v in values:
         if isinstance(v, torch.Tensor) and v.is_floating_point():
-            return str(v.dtype).replace("torch.", "")
+            return dtype_name(v.dtype)
         if isinstance(v, (list, tuple)):
             found = _first_float_dtype(v)
             if found:
@@ -102,7 +83,7 @@ def _first_float_dtype(values):
 def to_mps(tensor: torch.Tensor) -> torch.Tensor:
     """``tensor.to("mps")`` on the simulated device: a copy, refused for float64 as on a Mac."""
     if tensor.dtype == torch.float64:
-        raise TypeError(FLOAT64_ERROR)
+        raise TypeError(FLOAT64_ERROR_TEXT)
     return tensor.clone()
 
 
@@ -135,14 +116,14 @@ class SimulatedMPS(TorchDispatchMode):
         kwargs = kwargs or {}
         op = overload_name(func)
         if _is_float64(args) or _is_float64(list(kwargs.values())):
-            raise TypeError(FLOAT64_ERROR)
+            raise TypeError(FLOAT64_ERROR_TEXT)
         dtype = _first_float_dtype(args)
         status = self.status(op, dtype)
         if status == "unsupported_dtype":
-            raise TypeError(UNSUPPORTED_DTYPE.format(dtype=dtype, op=printed_name(op)))
+            raise TypeError(UNSUPPORTED_DTYPE.format(dtype=dtype, op=printed(op)))
         if status not in RUNS:  # "fallback", or anything the prediction could not place
             if not self.fallback_enabled:
-                raise NotImplementedError(NOT_IMPLEMENTED.format(op=printed_name(op), commit="simulated"))
+                raise NotImplementedError(NOT_IMPLEMENTED_TEXT.format(op=printed(op), commit="simulated"))
             _warn_fallback_once(op)
         return func(*args, **kwargs)
 

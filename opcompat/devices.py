@@ -1,13 +1,21 @@
-"""Which device a run targets, whether it is really there, and what it supports.
+"""Which device a run targets, whether it is really there, what it supports, and what machine it is.
 
-A device that is absent is a usage error with the reason, never a run of skips.
+A device that is absent is a usage error with the reason, never a run of skips. ``machine`` is the one
+description of this machine (result files, report headers, benchmark machine_info all come from it).
 """
 
 from __future__ import annotations
 
 import platform
+import re
+import subprocess
+from pathlib import Path
 
 import torch
+from packaging.version import Version
+
+from .records import MachineInfo, TorchInfo
+from .vocab import DTYPE_NAMES, MPS_DTYPES
 
 
 class DeviceError(RuntimeError):
@@ -23,6 +31,9 @@ def resolve(name: str) -> torch.device:
     kind = device.type
     if kind == "cpu":
         return device
+    if kind == "meta":
+        raise DeviceError(f"--device {name}: meta tensors carry shapes and dtypes but no values, so there is "
+                          "nothing to compare with the CPU; use cpu, cuda or mps")
     if kind == "cuda":
         if not torch.cuda.is_available():
             why = ("this torch is a CPU-only build" if torch.version.cuda is None
@@ -58,12 +69,9 @@ def synchronize(device) -> None:
 
 def supported_dtypes(device: torch.device) -> tuple:
     """Float dtypes to test on ``device``: MPS has no float64, and bfloat16 only from macOS 14."""
-    names = ["float32", "float16", "bfloat16", "float64"]
-    if device.type == "mps":
-        names.remove("float64")
-        if not _mps_bf16_ok(device):
-            names.remove("bfloat16")
-    return tuple(names)
+    if device.type != "mps":
+        return DTYPE_NAMES
+    return tuple(d for d in MPS_DTYPES if d != "bfloat16" or _mps_bf16_ok(device))
 
 
 def _mps_bf16_ok(device):
@@ -83,20 +91,61 @@ def supports_fractional_correction() -> bool:
         return False
 
 
-def describe(device: torch.device) -> dict:
-    """Name and versions for report headers and result files."""
-    info = {
-        "device": str(device),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "os": f"{platform.system()} {platform.release()} ({platform.machine()})",
-    }
-    if device.type == "cpu":
-        info["device_name"] = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """'AMD EPYC 7R13 Processor', 'Apple M2': the CPU's marketing name, where the OS tells it."""
+    system = platform.system()
+    try:
+        if system == "Linux":
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+        if system == "Darwin":
+            return subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return platform.processor() or platform.machine()
+
+
+def slugify(text: str) -> str:
+    """'Linux-x86_64-Intel(R) Xeon(R) Processor' -> 'linux-x86-64-intel-xeon-processor'."""
+    text = re.sub(r"\((?:r|tm)\)", " ", text.lower())
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-")
+
+
+def machine(device, *, simulated_name=None) -> MachineInfo:
+    """This machine as a result file names it: device kind, device name, OS, Python, and a hostname-free
+    slug for file names. ``simulated_name``: the name of a simulated device (its slug says "simulated")."""
+    device = torch.device(device)
+    system, arch = platform.system(), platform.machine()
+    if simulated_name:
+        name = simulated_name
     elif device.type == "cuda":
-        info["device_name"] = torch.cuda.get_device_name(device)
-        info["cuda"] = torch.version.cuda
+        name = torch.cuda.get_device_name(device)
     elif device.type == "mps":
-        info["device_name"] = "Apple MPS"
+        name = f"Apple MPS, {cpu_model()}"
+    else:
+        name = cpu_model()
+    macos = platform.mac_ver()[0] if system == "Darwin" else ""
+    os_name = f"macOS {macos} ({arch})" if macos else f"{system} {platform.release()} ({arch})"
+    short_os = f"macos{Version(macos).major}" if macos else system
+    slug = slugify(f"{short_os}-{arch}-{'simulated' if simulated_name else name}")
+    return MachineInfo(device.type, name, os_name, platform.python_version(), slug)
+
+
+def torch_info() -> TorchInfo:
+    """The installed torch: version (with its local build tag), git commit, CUDA version."""
+    return TorchInfo(torch.__version__, getattr(torch.version, "git_version", None), torch.version.cuda)
+
+
+def describe(device: torch.device) -> dict:
+    """``machine`` for report headers and benchmark machine_info: the device as given, torch, and the
+    CUDA or macOS version where there is one."""
+    here = machine(device)
+    info = {"device": str(device), "device_name": here.device_name, "torch": torch.__version__,
+            "python": here.python, "os": here.os}
+    if torch.device(device).type == "cuda":
+        info["cuda"] = torch.version.cuda
+    elif torch.device(device).type == "mps":
         info["macos"] = platform.mac_ver()[0]
     return info

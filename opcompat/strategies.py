@@ -11,7 +11,7 @@ import math
 
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
-from hypothesis.extra.numpy import array_shapes
+from hypothesis.extra.numpy import array_shapes, valid_tuple_axes
 
 from .samples import DTYPES, Sample
 from .tolerances import SMALLEST_NORMAL, UNIT_ROUNDOFF
@@ -33,13 +33,14 @@ def shapes(*, min_dims: int = 0, max_dims: int = 5):
 
 
 def dims(ndim: int):
-    """``dim`` for a tensor of rank ``ndim``: None, one int (negative too), a tuple, or all axes."""
+    """``dim`` for a tensor of rank ``ndim``: None, one int (negative too), a tuple of distinct axes
+    (negative ones too, as hypothesis' ``valid_tuple_axes`` draws them: (1, -1) on rank 3), or all axes."""
     if ndim < 0:
         raise InvalidArgument(f"ndim={ndim} must be >= 0")
     if ndim == 0:
         return st.sampled_from([None, 0, -1])
     one = st.integers(-ndim, ndim - 1)
-    some = st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True).map(tuple)
+    some = valid_tuple_axes(ndim, min_size=1)
     return st.one_of(st.none(), one, some, st.just(tuple(range(ndim))))
 
 

@@ -186,7 +186,7 @@ def measured_scan(args, argv) -> int:
     if args.write_row:
         try:
             print(f"scan: wrote {measure.write_row(found, args.results, simulated)}", file=sys.stderr)
-        except results.PublishError as exc:
+        except (results.PublishError, results.ClobberError) as exc:
             raise target.TargetError(f"--write-row: {exc}") from None
     _print(rep, args)
     return 1 if found.stopped else 0

@@ -19,10 +19,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-from matrix import probe, results
+from matrix import results
+from matrix.harness import harness_info
 from matrix.scan import status_source as st
 from matrix.scan.target import Target, TargetError, run_guarded
 from matrix.scan.workload import Workload, math_sdpa, sorted_counts
+from matrix.simulated_mps import DEVICE_NAME as SIMULATED_DEVICE_NAME
+from opcompat import devices, records
+from opcompat.records import OpRow
 from opcompat.trace import CountingRecorder
 from opcompat.vocab import FALLBACK_WARNING, MPS_NOT_IMPLEMENTED, UNSUPPORTED_DTYPE, display
 
@@ -114,28 +118,27 @@ RESULT_WORDS = {st.NATIVE: "native", st.FALLBACK: "fallback", st.NOT_IMPLEMENTED
                 st.UNSUPPORTED_DTYPE: "unsupported_dtype", st.ERROR: "error"}
 
 
-def op_rows(measurement: Measurement) -> list:
+def op_rows(measurement: Measurement) -> list[OpRow]:
     rows = []
     for (op, dtype), n in measurement.workload.counts.items():
         got = measurement.answer.get(op, dtype)
         message = got.evidence[0] if got.status not in (st.NATIVE, st.FALLBACK) and got.evidence else ""
-        rows.append({"op": display(op), "dtype": dtype, "status": RESULT_WORDS.get(got.status, "error"),
-                     "message": message,
-                     "evidence": [f"scan of {measurement.workload.target}: {n} call(s); {'; '.join(got.evidence)}"]})
+        rows.append(OpRow(display(op), dtype, RESULT_WORDS.get(got.status, "error"), message,
+                          [f"scan of {measurement.workload.target}: {n} call(s); {'; '.join(got.evidence)}"]))
     return rows
 
 
 def write_row(measurement: Measurement, directory, simulated: bool) -> str:
     """Merge this scan's op rows into this machine's result file (kept: its other rows, cases, verdicts)."""
     kind = "simulated" if simulated else "measured"
-    data = results.make(kind, probe.torch_info(), probe.machine_info("mps", simulated=simulated),
-                        op_rows(measurement), [], [])
+    machine = devices.machine("mps", simulated_name=SIMULATED_DEVICE_NAME if simulated else None)
+    ops, cases, verdicts = op_rows(measurement), [], []
     path = results.RESULTS_DIR if directory is None else directory
-    existing_path = path / results.filename(data)
+    existing_path = path / records.result_filename(kind, devices.torch_info(), machine)
     if existing_path.exists():
         old = results.load(existing_path)
-        new_keys = {(r["op"], r["dtype"]) for r in data["ops"]}
-        data["ops"] = [r for r in old["ops"] if (r["op"], r["dtype"]) not in new_keys] + data["ops"]
-        data["cases"], data["verdicts"] = old["cases"], old["verdicts"]
-    data["opcompat"] = probe.opcompat_info()
-    return str(results.write(data, path))
+        new_keys = {(r.op, r.dtype) for r in ops}
+        ops = [r for r in old.ops if (r.op, r.dtype) not in new_keys] + ops
+        cases, verdicts = old.cases, old.verdicts
+    record = results.make(kind, devices.torch_info(), machine, ops, cases, verdicts, harness_info=harness_info())
+    return str(results.write(record, path))

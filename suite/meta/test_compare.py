@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 import cases
@@ -9,6 +10,8 @@ from cases import Case, Claim
 from opcompat import tolerances as tol
 from opcompat.compare import Target, evaluate, max_kappa
 from opcompat.samples import Sample
+
+pytestmark = pytest.mark.meta
 
 
 def _case(fn, name="probe_case"):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 import cases
 from opcompat import device_quirks
 from opcompat.compare import Target, evaluate
 from opcompat.samples import Sample
+
+pytestmark = pytest.mark.meta
 
 SUBNORMAL = Sample(shape=(64,), dtype="float32", regime="subnormal", scale=1e-39, correction=0)
 CPU_QUIRK = device_quirks.Quirk("cpu", "subnormal", ("float32",), "test quirk")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow  # each test starts pytest in a subprocess: ~10 s apiece
+pytestmark = [pytest.mark.meta, pytest.mark.slow]  # slow: each test starts pytest in a subprocess: ~10 s apiece
 
 WRONG = """
     import torch

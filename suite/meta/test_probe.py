@@ -9,10 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from matrix import predicted_rows
 from matrix import probe as probing
 from matrix.__main__ import main as matrix_main
 from matrix.probe_child import DeviceArg, decode
+from matrix.probe_runner import ROOT, Runner, child_env
+from matrix.probe_status import classify
+from opcompat.records import CaseRow, Observation
 from opcompat.trace import OpCall, trace
+from opcompat.vocab import FALLBACK_ENV
 
 pytestmark = pytest.mark.meta
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -26,8 +31,7 @@ FALLBACK = ("The operator 'aten::sqrt' is not currently supported on the MPS bac
 
 
 def seen(outcome="ok", error_type="", message="", warnings=(), mismatch=""):
-    return {"outcome": outcome, "error_type": error_type, "message": message, "warnings": list(warnings),
-            "mismatch": mismatch}
+    return Observation(outcome, error_type, message, list(warnings), mismatch)
 
 
 @pytest.mark.parametrize(("observation", "status", "named"), [
@@ -46,11 +50,11 @@ def seen(outcome="ok", error_type="", message="", warnings=(), mismatch=""):
     (seen("raised", "RuntimeError", "CUDA error: an illegal memory access"), "error", None),
     (seen(mismatch="output 0: Tensor-likes are not close!"), "wrong_result", None),
     (seen(warnings=[FALLBACK], mismatch="output 0: differs"), "wrong_result", "aten::sqrt.default"),
-    ({"outcome": "crashed", "message": "killed by SIGSEGV"}, "crashed", None),
-    ({"outcome": "timeout", "message": "no answer within 5 s"}, "timeout", None),
+    (Observation("crashed", message="killed by SIGSEGV"), "crashed", None),
+    (Observation("timeout", message="no answer within 5 s"), "timeout", None),
 ])
 def test_classify(observation, status, named):
-    got, message, op = probing.classify(observation)
+    got, message, op = classify(observation)
     assert (got, op) == (status, named), f"classify gave {got}/{op}, expected {status}/{named} [{observation}]"
     if status != "native":
         assert message, "a non-native status must keep its message"
@@ -76,24 +80,22 @@ def test_cpu_probe_finds_std_mean_native():
     x = torch.randn(2, 4, 16, 16)
     traces = {"float32": {"torch.std_mean": trace(lambda t: torch.std_mean(t, dim=(1, 2, 3)), x),
                           "case:fused": trace_case(cases.get("fused"))}}
-    before = os.environ.get(probing.FALLBACK_ENV)
+    before = os.environ.get(FALLBACK_ENV)
     found = probing.probe("cpu", dtypes=("float32", "float16"), traces=traces)
-    assert os.environ.get(probing.FALLBACK_ENV) == before, "the probe must never set the variable in the parent"
-    rows = {(r["op"], r["dtype"]): r for r in found.ops}
+    assert os.environ.get(FALLBACK_ENV) == before, "the probe must never set the variable in the parent"
+    rows = {(r.op, r.dtype): r for r in found.ops}
     assert set(rows) == {("aten::std_mean.correction", "float32"), ("aten::std_mean.correction", "float16")}
-    assert rows[("aten::std_mean.correction", "float32")]["status"] == "native", rows
-    assert found.cases == [
-        {"case": "fused", "dtype": d, "runs_on_device": True, "fallback_ops": [], "message": ""}
-        for d in ("float32", "float16")]
+    assert rows[("aten::std_mean.correction", "float32")].status == "native", rows
+    assert found.cases == [CaseRow("fused", d, True, [], "") for d in ("float32", "float16")]
     assert found.children == 1, "cpu items are batched into one child"
 
 
 def test_child_env_sets_the_fallback_variable_only_when_asked():
-    base = {"PATH": "/bin", probing.FALLBACK_ENV: "1"}
-    assert probing.FALLBACK_ENV not in probing.child_env(False, base)
-    assert probing.child_env(True, {"PATH": "/bin"})[probing.FALLBACK_ENV] == "1"
-    assert base[probing.FALLBACK_ENV] == "1", "the caller's environment is not modified"
-    assert str(probing.ROOT) in probing.child_env(False, base)["PYTHONPATH"]
+    base = {"PATH": "/bin", FALLBACK_ENV: "1"}
+    assert FALLBACK_ENV not in child_env(False, base)
+    assert child_env(True, {"PATH": "/bin"})[FALLBACK_ENV] == "1"
+    assert base[FALLBACK_ENV] == "1", "the caller's environment is not modified"
+    assert str(ROOT) in child_env(False, base)["PYTHONPATH"]
 
 
 def _fake_traces(*ops):
@@ -101,35 +103,30 @@ def _fake_traces(*ops):
 
 
 def test_a_crash_and_a_hang_cost_one_item_each_and_the_run_goes_on():
-    runner = probing.Runner(child_argv=FAKE_CHILD, item_timeout=1.0, startup_timeout=10.0)
+    runner = Runner(child_argv=FAKE_CHILD, item_timeout=1.0, startup_timeout=10.0)
     traces = _fake_traces("aten::a.default", "aten::crash.default", "aten::b.default", "aten::hang.default",
                           "aten::c.default")
     found = probing.probe("cpu", dtypes=("float32",), traces=traces, runner=runner)
-    status = {r["op"]: r for r in found.ops}
-    assert [status[o]["status"] for o in ("aten::a.default", "aten::crash.default", "aten::b.default",
+    status = {r.op: r for r in found.ops}
+    assert [status[o].status for o in ("aten::a.default", "aten::crash.default", "aten::b.default",
                                           "aten::hang.default", "aten::c.default")] == [
         "native", "crashed", "native", "timeout", "native"], found.ops
-    assert "SIGABRT" in status["aten::crash.default"]["message"]
-    assert "simulated segfault" in status["aten::crash.default"]["message"], "the child's stderr tail is kept"
-    assert "killed" in status["aten::hang.default"]["message"]
+    assert "SIGABRT" in status["aten::crash.default"].message
+    assert "simulated segfault" in status["aten::crash.default"].message, "the child's stderr tail is kept"
+    assert "killed" in status["aten::hang.default"].message
     assert found.children == 3
 
 
 def test_an_mps_child_stops_after_a_fallback_warning_and_a_fresh_one_goes_on():
     # TORCH_WARN_ONCE: a second fallback in the same process would pass unseen, so each gets a new child.
-    runner = probing.Runner(child_argv=FAKE_CHILD, item_timeout=5.0, startup_timeout=10.0)
+    runner = Runner(child_argv=FAKE_CHILD, item_timeout=5.0, startup_timeout=10.0)
     traces = _fake_traces("aten::fallback.default", "aten::a.default", "aten::fallback2.default")
     found = probing.probe("mps", dtypes=("float32", "float16"), traces=traces, runner=runner, mps_fallback="on")
-    assert [(r["op"], r["dtype"], r["status"]) for r in found.ops] == [
+    assert [(r.op, r.dtype, r.status) for r in found.ops] == [
         ("aten::fallback.default", "float32", "fallback"), ("aten::fallback.default", "float16", "fallback"),
         ("aten::a.default", "float32", "native"), ("aten::a.default", "float16", "native"),
         ("aten::fallback2.default", "float32", "native"), ("aten::fallback2.default", "float16", "native")]
     assert found.children == 3, "one child per fallback warning, one for the rest"
-
-
-def test_here_refuses_an_unknown_device(capsys):
-    assert matrix_main(["here", "--device", "nonsense"]) == 2
-    assert "not a torch device string" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(torch.backends.mps.is_available(), reason="needs a machine without MPS")
@@ -145,28 +142,6 @@ def test_probe_refuses_mps_here_and_simulated_results_for_the_published_folder(c
 def test_here_refuses_an_absent_device(capsys):
     assert matrix_main(["here", "--device", "cuda", "--no-build"]) == 2
     assert "CUDA is not available" in capsys.readouterr().err
-
-
-def test_here_writes_a_measured_file_per_device_and_builds(tmp_path, monkeypatch, capsys):
-    import matrix.here as here
-
-    def fake_probe(device, **kwargs):
-        ops = [{"op": "aten::std_mean.correction", "dtype": "float32", "status": "native", "message": "",
-                "evidence": ["on cpu: native"]}]
-        cases = [{"case": "fused", "dtype": "float32", "runs_on_device": True, "fallback_ops": [], "message": ""}]
-        return probing.ProbeResult(device, False, ops, cases, 1)
-
-    verdict = {"case": "fused", "correction": 1, "dtype": "float32", "device": "cpu", "equivalent": True,
-               "causes": [], "failing_regimes": [], "counterexample": ""}
-    monkeypatch.setattr(here.probing, "trace_cases", lambda: {})
-    monkeypatch.setattr(here.probing, "probe", fake_probe)
-    monkeypatch.setattr(here, "judge", lambda device, dtypes=None: ([verdict], ""))
-    assert matrix_main(["here", "--device", "cpu", "--results", str(tmp_path)]) == 0
-    written = sorted(p.name for p in tmp_path.iterdir())
-    assert written[0] == "MATRIX.md" and written[1].startswith("measured-cpu-"), written
-    text = (tmp_path / "MATRIX.md").read_text()
-    assert "| aten::std_mean.correction | native (M: cpu," in text
-    assert "equivalent (M: cpu," in text
 
 
 def test_predicted_case_rows_use_the_dtype_each_op_runs_at():
@@ -185,13 +160,13 @@ def test_predicted_case_rows_use_the_dtype_each_op_runs_at():
             "float32": "native", "float16": "fallback", "bfloat16": "unsupported_dtype"}, "evidence": ["rule"]},
         "aten::_to_copy.default": {"status": "composite", "dtype_status": {}, "evidence": []},
     }
-    ops, cases = probing.predicted_rows(predictions, case_ops)
-    rows = {(c["case"], c["dtype"]): c for c in cases}
-    assert rows[("fused", "float16")]["fallback_ops"] == ["aten::std_mean.correction"]
-    assert not rows[("fused", "float16")]["runs_on_device"]
-    assert rows[("upcast", "float16")]["runs_on_device"], "upcast runs std_mean at float32, which is native"
-    assert rows[("fused", "bfloat16")]["message"] == "unsupported_dtype: aten::std_mean.correction"
-    assert rows[("upcast", "float64")]["message"].startswith("unsupported_dtype")
-    assert {(o["dtype"], o["status"]) for o in ops if o["op"] == "aten::std_mean.correction"} == {
+    ops, cases = predicted_rows.predicted_rows(predictions, case_ops)
+    rows = {(c.case, c.dtype): c for c in cases}
+    assert rows[("fused", "float16")].fallback_ops == ["aten::std_mean.correction"]
+    assert not rows[("fused", "float16")].runs_on_device
+    assert rows[("upcast", "float16")].runs_on_device, "upcast runs std_mean at float32, which is native"
+    assert rows[("fused", "bfloat16")].message == "unsupported_dtype: aten::std_mean.correction"
+    assert rows[("upcast", "float64")].message.startswith("unsupported_dtype")
+    assert {(o.dtype, o.status) for o in ops if o.op == "aten::std_mean.correction"} == {
         ("float32", "native"), ("float16", "fallback"), ("bfloat16", "unsupported_dtype"),
         ("float64", "unsupported_dtype")}

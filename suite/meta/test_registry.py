@@ -10,6 +10,8 @@ import pytest
 import cases
 from cases import Case, CaseError, Claim
 
+pytestmark = pytest.mark.meta
+
 
 def _fn(x, **kw):
     return (x, x)

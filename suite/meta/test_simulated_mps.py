@@ -12,9 +12,12 @@ import warnings
 import pytest
 import torch
 
+from matrix import predicted_rows, simulated_mps
 from matrix import probe as probing
-from matrix import simulated_mps
+from matrix.probe_status import classify
+from opcompat.records import Observation
 from opcompat.trace import trace, trace_case
+from opcompat.vocab import FALLBACK_ENV, FALLBACK_WARNING
 
 pytestmark = pytest.mark.meta
 STD_MEAN = "aten::std_mean.correction"
@@ -31,9 +34,9 @@ def fresh_module(monkeypatch):
     """Re-import simulated_mps under a chosen environment: what a new process would see at start."""
     def load(fallback):
         if fallback is None:
-            monkeypatch.delenv(simulated_mps.FALLBACK_ENV, raising=False)
+            monkeypatch.delenv(FALLBACK_ENV, raising=False)
         else:
-            monkeypatch.setenv(simulated_mps.FALLBACK_ENV, fallback)
+            monkeypatch.setenv(FALLBACK_ENV, fallback)
         return importlib.reload(simulated_mps)
     yield load
     monkeypatch.undo()
@@ -45,8 +48,7 @@ def test_without_the_variable_a_fallback_op_raises_the_real_not_implemented_erro
     x = torch.randn(2, 3, 4, 4)
     with pytest.raises(NotImplementedError) as err, sim.SimulatedMPS(PREDICTION):
         std_mean(x)
-    status, _, op = probing.classify({"outcome": "raised", "error_type": "NotImplementedError",
-                                      "message": str(err.value)})
+    status, _, op = classify(Observation("raised", "NotImplementedError", str(err.value)))
     assert (status, op) == ("not_implemented", STD_MEAN)
     assert "PYTORCH_ENABLE_MPS_FALLBACK=1" in str(err.value)
 
@@ -60,7 +62,7 @@ def test_with_the_variable_it_warns_once_per_process_and_computes_the_cpu_values
             got = std_mean(x)
             std_mean(x)  # a second fallback, same op
             torch.var_mean(x.half(), dim=(1, 2, 3))  # and another op: still no second warning
-    texts = [str(w.message) for w in caught if probing.FALLBACK_WARNING.search(str(w.message))]
+    texts = [str(w.message) for w in caught if FALLBACK_WARNING.search(str(w.message))]
     assert texts == ["The operator 'aten::std_mean.correction' is not currently supported on the MPS backend and "
                      "will fall back to run on the CPU. This may have performance implications."], texts
     want = std_mean(x)
@@ -69,7 +71,7 @@ def test_with_the_variable_it_warns_once_per_process_and_computes_the_cpu_values
 
 def test_the_variable_is_read_once_at_start_as_libtorch_does(fresh_module, monkeypatch):
     sim = fresh_module("0")  # "0" disables, like unset
-    monkeypatch.setenv(simulated_mps.FALLBACK_ENV, "1")  # too late: already read
+    monkeypatch.setenv(FALLBACK_ENV, "1")  # too late: already read
     with pytest.raises(NotImplementedError), sim.SimulatedMPS(PREDICTION):
         std_mean(torch.randn(2, 3, 4, 4))
     assert fresh_module("1").FALLBACK_AT_START is True
@@ -98,17 +100,17 @@ def test_an_unsupported_dtype_is_refused_in_words_the_probe_reads():
     prediction = {"aten::sqrt.default": {"status": "native", "dtype_status": {"bfloat16": "unsupported_dtype"}}}
     with pytest.raises(TypeError) as err, simulated_mps.SimulatedMPS(prediction):
         torch.sqrt(torch.rand(3).bfloat16())
-    status, _, _ = probing.classify({"outcome": "raised", "error_type": "TypeError", "message": str(err.value)})
+    status, _, _ = classify(Observation("raised", "TypeError", str(err.value)))
     assert status == "unsupported_dtype" and "simulated" in str(err.value)
 
 
 def test_the_default_prediction_is_the_installed_torchs_own_offline(tmp_path, monkeypatch):
     from matrix.predict import RELEASES
 
-    if probing.installed_torch_version() not in RELEASES:
-        pytest.skip(f"torch {probing.installed_torch_version()} is not a release the predictor covers")
+    if predicted_rows.installed_torch_version() not in RELEASES:
+        pytest.skip(f"torch {predicted_rows.installed_torch_version()} is not a release the predictor covers")
     monkeypatch.setenv("OPCOMPAT_CACHE", str(tmp_path))  # no cached wheel: the installed torch's files
-    table = probing.installed_prediction([STD_MEAN, "aten::sqrt.default"])
+    table = predicted_rows.installed_prediction([STD_MEAN, "aten::sqrt.default"])
     assert set(table) == {STD_MEAN, "aten::sqrt.default"}
     assert table[STD_MEAN]["status"] in ("native", "fallback", "composite")
     assert table[STD_MEAN]["dtype_status"]["float64"] == "unsupported_dtype"
@@ -125,17 +127,17 @@ def _traces():
 def test_probe_of_simulated_mps_says_fallback_with_the_variable_and_not_implemented_without():
     found = probing.probe("mps", simulate=True, prediction=PREDICTION, dtypes=("float32", "float64"),
                           traces=_traces(), mps_fallback="both")
-    rows = {(r["op"], r["dtype"]): r for r in found.ops}
+    rows = {(r.op, r.dtype): r for r in found.ops}
     f32 = rows[(STD_MEAN, "float32")]
-    assert f32["status"] == "fallback", f32
-    assert f32["evidence"][0].startswith("without PYTORCH_ENABLE_MPS_FALLBACK: not_implemented (NotImplementedError")
-    assert f32["evidence"][1].startswith("with PYTORCH_ENABLE_MPS_FALLBACK=1: fallback (The operator "
+    assert f32.status == "fallback", f32
+    assert f32.evidence[0].startswith("without PYTORCH_ENABLE_MPS_FALLBACK: not_implemented (NotImplementedError")
+    assert f32.evidence[1].startswith("with PYTORCH_ENABLE_MPS_FALLBACK=1: fallback (The operator "
                                          "'aten::std_mean.correction' is not currently supported")
-    assert rows[(STD_MEAN, "float64")]["status"] == "unsupported_dtype"
-    cases = {(c["case"], c["dtype"]): c for c in found.cases}
-    assert cases[("fused", "float32")]["runs_on_device"] is False
-    assert cases[("fused", "float32")]["fallback_ops"] == [STD_MEAN]
-    assert cases[("fused", "float64")]["message"].startswith("unsupported_dtype")
+    assert rows[(STD_MEAN, "float64")].status == "unsupported_dtype"
+    cases = {(c.case, c.dtype): c for c in found.cases}
+    assert cases[("fused", "float32")].runs_on_device is False
+    assert cases[("fused", "float32")].fallback_ops == [STD_MEAN]
+    assert cases[("fused", "float64")].message.startswith("unsupported_dtype")
     assert found.simulated and found.device == "mps"
 
 
@@ -143,5 +145,5 @@ def test_probe_of_simulated_mps_without_the_variable_only():
     found = probing.probe("mps", simulate=True, prediction=PREDICTION, dtypes=("float32",),
                           traces={"float32": {"torch.std_mean": _traces()["float32"]["torch.std_mean"]}},
                           mps_fallback="off")
-    assert [(r["op"], r["status"]) for r in found.ops] == [(STD_MEAN, "not_implemented")]
+    assert [(r.op, r.status) for r in found.ops] == [(STD_MEAN, "not_implemented")]
     assert found.children == 1

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from cases import REGIMES
 from opcompat import strategies as sst
 from opcompat.samples import Sample
+
+pytestmark = pytest.mark.meta
 
 
 @settings(max_examples=100, deadline=None)
@@ -79,3 +81,18 @@ def test_every_regime_draws_what_it_names(data):
             assert special in ("nan", "inf", "-inf", "mixed")
         elif regime == "constant":
             assert scale == 0
+
+
+def test_dim_tuples_hold_negative_axes_too():
+    # torch takes dim=(1, -1); a strategy that never draws one never tests the cases' handling of it.
+    found = find(sst.dims(3), lambda d: isinstance(d, tuple) and any(a < 0 for a in d),
+                 settings=settings(database=None, max_examples=500))
+    assert len({a % 3 for a in found}) == len(found), f"{found}: the axes must be distinct"
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), ndim=st.integers(1, 5))
+def test_dim_tuples_name_distinct_axes(data, ndim):
+    dim = data.draw(sst.dims(ndim))
+    if isinstance(dim, tuple):
+        assert dim and len({a % ndim for a in dim}) == len(dim) and all(-ndim <= a < ndim for a in dim)

@@ -7,6 +7,8 @@ import torch
 
 from opcompat.trace import trace
 
+pytestmark = pytest.mark.meta
+
 
 @pytest.mark.meta
 def test_trace_goes_past_an_op_the_cpu_lacks_for_the_dtype():

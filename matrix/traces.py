@@ -1,0 +1,97 @@
+"""Per-release traces: which op overloads each case reaches, traced under that release's torch.
+
+    matrix/results/traces/traced-<release>.json
+    {"schema_version": 1, "torch": {"version": ...}, "created": ..., "ops": [op, ...],
+     "cases": {case: {trace dtype: [[op, dtype it ran at], ...]}}}
+
+``python -m matrix trace --write`` writes the file for the installed torch (tox's torchXY environments do,
+one per release). The builder uses it for that release only: a list traced on one torch is never applied
+to another release's cells (an older ``torch._refs.std_mean`` reaches other ops than a newer one).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from matrix import results
+
+TRACES_DIR = results.RESULTS_DIR / "traces"
+SCHEMA_VERSION = 1
+
+
+class TraceFileError(ValueError):
+    """A trace file that cannot be used; str() names the file and the reason."""
+
+
+def filename(version: str) -> str:
+    return f"traced-{results.release(version)}.json"
+
+
+def make(torch_version: str, calls, case_ops) -> dict:
+    """A trace record from ``matrix.probe.traced()``'s (calls, {case: {dtype: [(op, dtype)]}})."""
+    return {"schema_version": SCHEMA_VERSION, "torch": {"version": torch_version}, "created": results.now(),
+            "ops": [c.op for c in calls],
+            "cases": {name: {d: [list(pair) for pair in pairs] for d, pairs in by_dtype.items()}
+                      for name, by_dtype in case_ops.items()}}
+
+
+def write(data: dict, directory=TRACES_DIR) -> Path:
+    """Write ``data`` to its file; a file that already says the same (all but its time) is left alone, so a
+    second run on the same release leaves no diff."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / filename(data["torch"]["version"])
+    try:
+        old = json.loads(target.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        old = None
+    if not (isinstance(old, dict) and {k: v for k, v in old.items() if k != "created"}
+            == {k: v for k, v in data.items() if k != "created"}):
+        target.write_text(dumps(data), encoding="utf-8")
+    return target
+
+
+def dumps(data: dict) -> str:
+    """One line per case: a small diff when one case's ops change."""
+    head = ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items() if k != "cases")
+    rows = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in data["cases"].items())
+    return "{\n" + head + ',\n "cases": {\n' + rows + "\n }\n}\n"
+
+
+def _validate(data) -> str:
+    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+        return f"not a schema_version {SCHEMA_VERSION} trace record"
+    if not isinstance((data.get("torch") or {}).get("version"), str):
+        return "torch.version is missing"
+    if not isinstance(data.get("ops"), list) or not isinstance(data.get("cases"), dict):
+        return "ops (a list) or cases (an object) is missing"
+    for name, by_dtype in data["cases"].items():
+        if not isinstance(by_dtype, dict) or not all(
+                isinstance(pairs, list) and all(isinstance(p, list) and len(p) == 2 for p in pairs)
+                for pairs in by_dtype.values()):
+            return f"cases[{name!r}] is not {{dtype: [[op, dtype], ...]}}"
+    return ""
+
+
+def load_dir(directory=TRACES_DIR):
+    """({release: record}, [(path, reason)]) for every trace file in ``directory`` (none: empty)."""
+    found, skipped = {}, []
+    for path in sorted(Path(directory).glob("traced-*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            skipped.append((path, f"unreadable trace: {exc}"))
+            continue
+        problem = _validate(data)
+        if problem:
+            skipped.append((path, f"unusable trace: {problem}"))
+            continue
+        found[results.release(data["torch"]["version"])] = data
+    return found, skipped
+
+
+def case_ops(data: dict) -> dict:
+    """{case: {trace dtype: [(op, dtype)]}} of a trace record."""
+    return {name: {d: [tuple(p) for p in pairs] for d, pairs in by_dtype.items()}
+            for name, by_dtype in data["cases"].items()}
