@@ -57,9 +57,7 @@ def gate_manual(out, **_):
 
 SOURCE = "Fooocus advice (shared/user-docs, German, M3): "
 CASES = [
-    # torch.std on a stride-0 constant axis is a few ulps of the mean, not std_mean's 0 (see std_plus_mean).
-    Case("aniso_std_and_mean", aniso_std_and_mean, ANISO, Claim(excludes=frozenset({"expanded"})),
-         fixed=ANISO_FIXED, ndim=4,
+    Case("aniso_std_and_mean", aniso_std_and_mean, ANISO, Claim(), fixed=ANISO_FIXED, ndim=4,
          source=SOURCE + "anisotropic.py, step-by-step fix: torch.std + torch.mean"),
     Case("aniso_manual_eps", aniso_manual_eps, ANISO, Claim(correction=0, eps=1e-5, excludes=SQUARING),
          fixed=ANISO_FIXED, ndim=4,

@@ -74,9 +74,7 @@ def _has_refs_std_mean() -> bool:
 
 CASES = [
     FUSED,
-    # torch.std over a stride-0 (expanded) constant axis is a few ulps of the mean (7e-7 at 2.2 in
-    # float32), where std_mean gives exactly 0: a constant slice's budget is what std_mean does there.
-    Case("std_plus_mean", std_plus_mean, REPLACES, Claim(excludes=frozenset({"expanded"})),
+    Case("std_plus_mean", std_plus_mean, REPLACES, Claim(),
          source="Fooocus advice, step-by-step fix (anisotropic.py): torch.std + torch.mean"),
     # var = std^2 overflows float16 once std > 256 and underflows for subnormal spreads, where std does not.
     Case("var_mean_sqrt", var_mean_sqrt, REPLACES, Claim(excludes=SQUARING),
