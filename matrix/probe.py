@@ -36,9 +36,8 @@ MPS_FALLBACK_MODES = ("both", "on", "off")
 
 # -- what to probe ---------------------------------------------------------------------------------
 def trace_cases(registered=None) -> dict:
-    """{dtype: trace_all(cases, dtype)} at TRACE_DTYPES (default: every registered std_mean case: the
-    tracer calls std_mean's signature)."""
-    registered = cases.of_family("std_mean") if registered is None else registered
+    """{dtype: trace_all(cases, dtype)} at TRACE_DTYPES (default: every registered case)."""
+    registered = cases.all_cases()[0] if registered is None else registered
     return {d: trace_all(registered, d) for d in TRACE_DTYPES}
 
 
