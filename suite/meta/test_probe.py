@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from matrix import predicted_rows
+from matrix import predicted_rows, probe_child
 from matrix import probe as probing
 from matrix.__main__ import main as matrix_main
-from matrix import probe_child
 from matrix.probe_child import DeviceArg, decode
 from matrix.probe_runner import ROOT, Runner, child_env
 from matrix.probe_status import classify
