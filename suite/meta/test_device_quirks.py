@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import cases
-from opcompat import device_quirks
-from opcompat.compare import Target, evaluate
+from opcompat import device_quirks, family
+from opcompat.compare import Target, evaluate, run
 from opcompat.samples import Sample
 
 pytestmark = pytest.mark.meta
@@ -81,3 +81,36 @@ def test_cuda_quirks_are_declared():
     assert device_quirks.matching("cuda", "subnormal", "float64") is None
     assert device_quirks.matching("cpu", "subnormal", "float32") is None
     assert device_quirks.matching("cuda", "nonfinite", "float16") is not None
+
+
+# -- other families: the same two conditions, with the family's own reference op on the device ----------
+def _battery_input(case, dtype, regime):
+    return next(s for r, s in family.get(case.family).battery(case, dtype, None) if r == regime)
+
+
+def test_a_family_quirk_needs_the_devices_own_op_to_fail_too(monkeypatch):
+    quirk = device_quirks.Quirk("cpu", "masked_row", ("float16",), "test quirk", family="attention")
+    monkeypatch.setattr(device_quirks, "QUIRKS", (quirk,))
+    textbook = cases.get("attention_textbook")  # NaN on a fully masked row, where sdpa gives 0
+    sample = _battery_input(textbook, "float16", "masked_row")
+    outcome = run(textbook, sample, "cpu", against="reference")
+    assert not outcome.ok
+    # the real sdpa passes on this device: not excused
+    assert device_quirks.explains(textbook, sample, "cpu", outcome) is None
+    # a device whose own sdpa does what the textbook form does: excused, with the quirk's note
+    monkeypatch.setattr(device_quirks, "_reference_case", lambda name: textbook)
+    assert device_quirks.explains(textbook, sample, "cpu", outcome) is quirk
+    # ... but not for another family's row, regime or dtype
+    monkeypatch.setattr(device_quirks, "QUIRKS", (device_quirks.Quirk("cpu", "masked_row", ("float16",), "x"),))
+    assert device_quirks.explains(textbook, sample, "cpu", outcome) is None
+    monkeypatch.setattr(device_quirks, "QUIRKS", (quirk,))
+    other = _battery_input(textbook, "float32", "masked_row")
+    assert device_quirks.explains(textbook, other, "cpu", run(textbook, other, "cpu", against="reference")) is None
+
+
+def test_an_any_regime_row_matches_every_regime_of_its_family_only():
+    row = next(q for q in device_quirks.QUIRKS if q.family == "weight_norm" and q.regime == device_quirks.ANY_REGIME)
+    assert device_quirks.matching("cuda", "normal", "float64", "weight_norm") == row
+    assert device_quirks.matching("cuda", "normal", "float32", "weight_norm") is None
+    assert device_quirks.matching("cuda", "normal", "float64", "attention") is None
+    assert device_quirks.matching("cpu", "normal", "float64", "weight_norm") is None

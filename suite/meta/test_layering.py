@@ -24,7 +24,7 @@ LIBRARY_AND_CLIENTS = ("opcompat", "cases", "matrix")
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
     code = "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports())"
     return subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True,
                           timeout=120)
