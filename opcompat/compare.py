@@ -327,7 +327,9 @@ def close(actual, expected, *, truth=None, dtype=None, budget="elementwise", mod
       equal the truth.
     - ``mode``: "budget" (error analysis) or "loose" (agree to half the dtype's digits: the probe's
       and the benchmark's device-vs-CPU check).
-    - ``n``, ``scale``: the length and magnitude of the sums behind each element, for the summation term.
+    - ``n``, ``scale``: the length and magnitude of the sums behind each element, for the summation term;
+      in loose mode ``scale`` is the magnitude errors are measured against (default: mean |expected|), e.g.
+      the std for a mean near 0.
     """
     if mode not in ("budget", "loose"):
         raise ValueError(f"mode={mode!r}: 'budget' or 'loose'")
@@ -357,7 +359,12 @@ def close(actual, expected, *, truth=None, dtype=None, budget="elementwise", mod
     finite = (got_classes == 0) & torch.isfinite(want64)
     err = (got64 - want64).abs()
     if mode == "loose":
-        magnitude = exp64[torch.isfinite(exp64)].abs().mean() if torch.isfinite(exp64).any() else 0.0
+        if scale is not None:
+            magnitude = torch.as_tensor(scale, dtype=torch.float64).abs()
+        elif torch.isfinite(exp64).any():
+            magnitude = exp64[torch.isfinite(exp64)].abs().mean()
+        else:
+            magnitude = 0.0
         allowed = tol.loose_rtol(dtype) * (exp64.abs() + magnitude)
     else:
         row = tol.budget_for(budget)

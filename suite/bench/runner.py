@@ -19,6 +19,7 @@ import time
 import torch
 
 import cases
+from opcompat.compare import close
 from opcompat.timing import (
     EAGER_WALL,
     GRAPH,
@@ -34,8 +35,6 @@ from opcompat.timing import (
 
 from . import sweep as sw
 from .session import fallback_ops
-
-REL_TOL = 1e-2  # sanity bound: the non-equivalent forms differ by ~1/N or 1e-5, far below this
 
 
 def plain_drive(round_fn, rounds: int, warmup: int) -> int:
@@ -195,19 +194,18 @@ def check_output(variant: str, point: sw.Point, out, x, bench):
         got, expected = out[0].reshape(-1).cpu(), std64 > case.threshold
         assert torch.equal(got, expected), f"decision {got.tolist()}, should be {expected.tolist()} [{point}]"
         return
-    loose_std_mean_check(out, bench.truth(point, point.dims, sw.CORRECTION), REL_TOL, where=f"{variant} at {point}")
+    loose_std_mean_check(out, bench.truth(point, point.dims, sw.CORRECTION), where=f"{variant} at {point}")
 
 
-def loose_std_mean_check(out, truth, rel_tol, *, where=""):
-    """std (and mean, if given) within ``rel_tol`` of the float64 ``truth`` = (std, mean), flattened (the
-    mean's error in units of the std). The one place the bench compares values: to be served by
-    opcompat.compare's loose mode once that exists."""
+def loose_std_mean_check(out, truth, *, where=""):
+    """std (and mean, if given) against the float64 ``truth`` = (std, mean), flattened, through the one
+    comparison engine in loose mode (half the dtype's digits; the mean's error in units of the std)."""
     __tracebackhide__ = True
     ref_std, ref_mean = truth
-    std = out[0].reshape(-1).cpu().double()
-    assert std.shape == ref_std.shape, f"std has {std.numel()} values, should have {ref_std.numel()} [{where}]"
-    rel = ((std - ref_std).abs() / ref_std).max().item()
-    assert rel <= rel_tol, f"std off by {rel:.2g} relative, more than {rel_tol:g} [{where}]"
+    std = out[0].reshape(-1).cpu()
+    report = close(std, ref_std.to(std.dtype), truth=ref_std, mode="loose", name="std")
+    assert report.ok, f"{report} [{where}]"
     if len(out) > 1:
-        err = ((out[1].reshape(-1).cpu().double() - ref_mean).abs() / ref_std).max().item()
-        assert err <= rel_tol, f"mean off by {err:.2g} std, more than {rel_tol:g} [{where}]"
+        mean = out[1].reshape(-1).cpu()
+        report = close(mean, ref_mean.to(mean.dtype), truth=ref_mean, mode="loose", name="mean", scale=ref_std)
+        assert report.ok, f"{report} [{where}]"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from matrix import predicted_rows
+from matrix import predicted_rows, probe_child
 from matrix import probe as probing
 from matrix.__main__ import main as matrix_main
 from matrix.probe_child import DeviceArg, decode
@@ -170,3 +170,17 @@ def test_predicted_case_rows_use_the_dtype_each_op_runs_at():
     assert {(o.dtype, o.status) for o in ops if o.op == "aten::std_mean.correction"} == {
         ("float32", "native"), ("float16", "fallback"), ("bfloat16", "unsupported_dtype"),
         ("float64", "unsupported_dtype")}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
+def test_the_probes_wrong_result_check_is_the_engines_loose_mode(dtype):
+    """Same call, device vs CPU: rounding passes; a wrong kernel (off by half, a NaN, a shape) is named."""
+    expected = torch.linspace(0.5, 2.0, 16, dtype=torch.float64).to(dtype)
+    u = torch.finfo(dtype).eps / 2
+    assert probe_child.mismatch((expected * (1 + u)).to(dtype), expected, str(dtype)) == ""
+    assert "Mismatched elements" in probe_child.mismatch(expected * 1.5, expected, str(dtype))
+    nan = expected.clone()
+    nan[3] = float("nan")
+    assert "non-finite pattern" in probe_child.mismatch(nan, expected, str(dtype))
+    assert "shape" in probe_child.mismatch(expected[:4], expected, str(dtype))
+    assert probe_child.mismatch((expected, expected), (expected,), str(dtype)).startswith("2 outputs")
