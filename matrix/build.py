@@ -27,8 +27,9 @@ import json
 import sys
 from pathlib import Path
 
+import cases as registry
 from matrix import results, traces
-from matrix.render import allops, answers, ops, runs, sources, verdicts
+from matrix.render import allops, answers, families, ops, runs, sources, verdicts
 from matrix.render import speed as speed_render
 from matrix.render.common import WIDTH, bullet, cut, para
 from matrix.render.model import Model
@@ -169,6 +170,8 @@ def build(directory, snapshots=_DEFAULT):
     out += answers.measured_answers(model, "cpu", "CPU")
     out += answers.measured_answers(model, "cuda", "CUDA")
     out += answers.call_sites(model)
+    out += families.section(model, allops.Snapshots(snaps) if snaps else None,
+                            {c.name: c for c in registry.all_cases()[0]})
     out += answers.glossary(model)
     out += ["## std_mean family: op support by torch release", ""]
     out += para("The ops the tracer saw `torch.std_mean` and the cases reach (`python -m matrix trace`), never a "

@@ -19,6 +19,9 @@ DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 SHORT_DTYPE = {"float32": "f32", "float16": "f16", "bfloat16": "bf16", "float64": "f64"}
 # The MPS framework has no float64; bfloat16 needs macOS 14 (and torch >= 2.3).
 MPS_DTYPES = ("float32", "float16", "bfloat16")
+# A case whose source says this is the family's op itself run on the device (cases/*.py): the matrix never
+# recommends it where that op falls back.
+REFERENCE_CASE_SOURCE = "the reference, run on the device"
 
 
 def dtype_name(dtype: torch.dtype) -> str:
