@@ -37,24 +37,12 @@ from dataclasses import dataclass
 
 import torch
 
-UNIT_ROUNDOFF = {
-    torch.float64: 2.0**-53,
-    torch.float32: 2.0**-24,
-    torch.float16: 2.0**-11,
-    torch.bfloat16: 2.0**-8,
-}
-SMALLEST_NORMAL = {
-    torch.float64: 2.0**-1022,
-    torch.float32: 2.0**-126,
-    torch.float16: 2.0**-14,
-    torch.bfloat16: 2.0**-126,
-}
-SMALLEST_SUBNORMAL = {
-    torch.float64: 2.0**-1074,
-    torch.float32: 2.0**-149,
-    torch.float16: 2.0**-24,
-    torch.bfloat16: 2.0**-133,
-}
+# From torch.finfo: u = eps / 2 (round to nearest); the smallest normal is finfo.tiny, and the smallest
+# subnormal is tiny * eps (the spacing of the subnormal range).
+_FLOATS = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
+UNIT_ROUNDOFF = {d: torch.finfo(d).eps / 2 for d in _FLOATS}
+SMALLEST_NORMAL = {d: torch.finfo(d).tiny for d in _FLOATS}
+SMALLEST_SUBNORMAL = {d: torch.finfo(d).tiny * torch.finfo(d).eps for d in _FLOATS}
 
 
 @dataclass(frozen=True)
