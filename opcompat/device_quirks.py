@@ -17,6 +17,7 @@ from . import family
 from .compare import evaluate, pin, reference_target, run
 from .reference import FUSED
 from .registry import EQUIVALENT, Case
+from .vocab import DTYPE_NAMES
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ QUIRKS = (
     Quirk("cuda", "subnormal", ("float32", "bfloat16"), "cuda flushes subnormal spreads to 0, std_mean too"),
     # Seen on the same H200: var_mean's mean is NaN for a slice holding +inf (torch.mean says inf): the
     # Welford update computes inf - inf. The CPU's std_mean does the same in some layouts.
-    Quirk("cuda", "nonfinite", ("float32", "float16", "bfloat16", "float64"),
+    Quirk("cuda", "nonfinite", DTYPE_NAMES,
           "cuda's Welford mean is NaN next to +-inf, std_mean too"),
     # Measured on an H100 with torch 2.11 (python -m matrix here --device cuda): with every key of a query
     # row masked, CUDA's fused half-precision sdpa averages V where the CPU (and CUDA in float32) gives 0.

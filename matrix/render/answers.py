@@ -15,11 +15,11 @@ import cases as registry
 from matrix import results
 from matrix.render.common import bullet, dtypes_text, para, ranges, span, tag
 from matrix.render.model import FELL_BACK, NOT_TRACED, Model
+from opcompat.vocab import DTYPE_NAMES, MPS_DTYPES
 
 FUSED_OP = "aten::std_mean.correction"
 FUSED_CASE = "fused"
-MPS_DTYPES = ("float32", "float16", "bfloat16")
-ALL_DTYPES = ("float32", "float16", "bfloat16", "float64")
+ALL_DTYPES = DTYPE_NAMES
 
 
 def general_cases(model: Model):

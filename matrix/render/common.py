@@ -9,11 +9,11 @@ from packaging.version import InvalidVersion, Version
 from tabulate import tabulate
 
 from matrix import results
-from opcompat.vocab import SHORT_DTYPE
+from opcompat.vocab import DTYPE_NAMES, SHORT_DTYPE
 
 # No line of MATRIX.md is wider than this (suite/meta/test_matrix_width.py): a laptop screen of text.
 WIDTH = 120
-DTYPE_ORDER = ("float32", "float16", "bfloat16", "float64")
+DTYPE_ORDER = DTYPE_NAMES
 ELLIPSIS = "…"
 
 

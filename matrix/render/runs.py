@@ -7,8 +7,7 @@ from collections import OrderedDict
 
 from matrix.render.common import bounded_span, bullet, op_name, para, ranges, short, table
 from matrix.render.model import Model
-
-MPS_DTYPES = ("float32", "float16", "bfloat16")
+from opcompat.vocab import MPS_DTYPES
 
 
 def _cell(runs, fell, gate, why) -> str:

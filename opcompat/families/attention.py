@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from hypothesis import strategies as st
 
+from opcompat.vocab import DTYPE_NAMES
+
 from .. import tolerances as tol
 from ..calls import Call, TensorSpec, tensor
 from ..family import Family, register
@@ -40,7 +42,7 @@ CALL = "F.scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, i
 OPS = ("aten::scaled_dot_product_attention.default", "aten::_scaled_dot_product_attention_math.default",
        "aten::_scaled_dot_product_attention_math_for_mps.default", "aten::_softmax.default", "aten::bmm.default")
 OUTPUTS = ("out",)
-DTYPES = ("float32", "float16", "bfloat16", "float64")
+DTYPES = DTYPE_NAMES
 REGIMES = ("normal", "peaked", "large_logits", "masked_row")
 MASKS = ("none", "bool", "additive", "causal")
 LARGE_LOGITS_MIN_D = 16  # so that q·k/√D (<= 65504) is 4x below q·k (> 65504): only the unscaled form overflows

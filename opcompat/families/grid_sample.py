@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from hypothesis import strategies as st
 
+from opcompat.vocab import DTYPE_NAMES
+
 from .. import tolerances as tol
 from ..calls import Call, TensorSpec, tensor
 from ..family import Family, register
@@ -34,7 +36,7 @@ NAME = "grid_sample"
 CALL = 'F.grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=False) and its backward'
 OPS = ("aten::grid_sampler_2d.default", "aten::grid_sampler_2d_backward.default")
 OUTPUTS = ("out", "grad_input", "grad_grid")
-DTYPES = ("float32", "float16", "bfloat16", "float64")
+DTYPES = DTYPE_NAMES
 REGIMES = ("normal", "outside", "aligned")
 PADDINGS = ("zeros", "border")
 

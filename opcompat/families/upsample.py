@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from hypothesis import strategies as st
 
+from opcompat.vocab import DTYPE_NAMES
+
 from .. import tolerances as tol
 from ..calls import Call, TensorSpec, tensor
 from ..family import Family, register
@@ -33,7 +35,7 @@ NAME = "upsample"
 CALL = 'F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False)'
 OPS = ("aten::upsample_bicubic2d.default", "aten::upsample_bicubic2d.vec")
 OUTPUTS = ("out",)
-DTYPES = ("float32", "float16", "bfloat16", "float64")
+DTYPES = DTYPE_NAMES
 REGIMES = ("normal", "smooth", "constant", "near_overflow", "nonfinite")
 A = -0.75
 

@@ -19,6 +19,8 @@ import math
 import torch
 from hypothesis import strategies as st
 
+from opcompat.vocab import DTYPE_NAMES
+
 from .. import tolerances as tol
 from ..calls import Call, TensorSpec
 from ..family import Family, register
@@ -30,7 +32,7 @@ NAME = "weight_norm"
 CALL = "torch._weight_norm(v, g, dim=0) and its backward (nn.utils.weight_norm)"
 OPS = ("aten::_weight_norm_interface.default", "aten::_weight_norm_interface_backward.default")
 OUTPUTS = ("w", "grad_v", "grad_g")
-DTYPES = ("float32", "float16", "bfloat16", "float64")
+DTYPES = DTYPE_NAMES
 REGIMES = ("normal", "large", "tiny")
 
 
