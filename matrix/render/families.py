@@ -247,11 +247,15 @@ def _few(ops, shown=2) -> str:
     return ", ".join(names[:shown]) + (f" (+{len(names) - shown} more)" if len(names) > shown else "")
 
 
+PLURAL = {"falls back": "fall back", "runs on the CPU": "run on the CPU", "refuses the dtype": "refuse the dtype"}
+
+
 def _reasons(found: OrderedDict, quiet=None) -> str:
     """'a (`op` falls back), b (leaves the device)'; a reason ``quiet`` is left unsaid."""
     parts = []
     for case, reasons in found.items():
-        said = [f"{_few(ops)} {why}" if ops else why for why, ops in reasons.items() if why != quiet]
+        said = [f"{_few(ops)} {PLURAL.get(why, why) if len(ops) > 1 else why}" if ops else why
+                for why, ops in reasons.items() if why != quiet]
         parts.append(f"{case} ({'; '.join(said)})" if said else case)
     return ", ".join(parts)
 
