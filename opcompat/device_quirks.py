@@ -73,12 +73,13 @@ def _family_quirk(case, sample, device, outcome):
     if quirk is None:
         return None
     own = run(_reference_case(case.family), sample, device, against="reference")
-    if own.ok:
-        return None
+    return quirk if _fails_alike(own, outcome) else None
+
+
+def _fails_alike(own, outcome) -> bool:
+    """The device's own op failed too, in every (output, kind) the case failed in."""
     shared = {(m.output, m.kind) for m in own.mismatches}
-    if not {(m.output, m.kind) for m in outcome.mismatches} <= shared:
-        return None
-    return quirk
+    return not own.ok and {(m.output, m.kind) for m in outcome.mismatches} <= shared
 
 
 def explains(case, sample, device, outcome):
@@ -97,9 +98,4 @@ def explains(case, sample, device, outcome):
     if case.name == "fused" and torch.device(device).type == "cpu":
         return None
     fused = evaluate(FUSED, sample, device, target=reference_target(case, sample))
-    if fused.ok:
-        return None
-    shared = {(m.output, m.kind) for m in fused.mismatches}
-    if not {(m.output, m.kind) for m in outcome.mismatches} <= shared:
-        return None
-    return quirk
+    return quirk if _fails_alike(fused, outcome) else None

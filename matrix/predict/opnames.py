@@ -1,6 +1,11 @@
-"""Spelling of aten overload names: the tracer's "aten::sqrt.default" vs the yaml's "sqrt"."""
+"""The ops the predictor answers for by default. How an overload is spelled (the tracer's
+"aten::sqrt.default", the yaml's "sqrt", c10's printed "aten::sqrt") is opcompat.vocab's, re-exported here."""
 
 from __future__ import annotations
+
+from opcompat.vocab import base, canonical, display, printed
+
+__all__ = ["DEFAULT_OPS", "OUT_FORMS", "base", "canonical", "display", "printed"]
 
 # What the CLI predicts when no --op is given: the ops of the std_mean cases and their decompositions.
 DEFAULT_OPS = (
@@ -13,33 +18,3 @@ OUT_FORMS = (
     "std.out", "std.correction_out", "var.out", "var.correction_out",
     "std_mean.correction_out", "var_mean.correction_out",
 )
-
-
-def canonical(op: str) -> str:
-    """The yaml's key: "aten::std_mean.correction" -> "std_mean.correction", "aten::sqrt.default" -> "sqrt".
-
-    Other namespaces ("prims::x") keep their prefix, so they are reported as not in native_functions.yaml.
-    """
-    name = str(op).strip()
-    if name.startswith("aten::"):
-        name = name[len("aten::"):]
-    if name.endswith(".default"):
-        name = name[: -len(".default")]
-    return name
-
-
-def display(name: str) -> str:
-    """The dispatcher's spelling, as the tracer and MPS warnings print it: "aten::sqrt.default"."""
-    if "::" in name:
-        return name
-    return f"aten::{name}" if "." in name else f"aten::{name}.default"
-
-
-def warning_name(name: str) -> str:
-    """How MPSFallback.mm names the op in its warning: the default overload has no suffix."""
-    return f"aten::{name}"
-
-
-def base(name: str) -> str:
-    """Function name without the overload: "std_mean.correction" -> "std_mean"."""
-    return name.split("::")[-1].split(".", 1)[0]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from matrix.predict.native_yaml import find_key, keys
-from matrix.predict.opnames import canonical, display, warning_name
+from matrix.predict.opnames import canonical, display, printed
 from matrix.predict.release_data import ReleaseData
 
 FALLBACK = ("→ falls back to CPU with PYTORCH_ENABLE_MPS_FALLBACK=1 (warning: \"The operator '{op}' is not "
@@ -85,7 +85,7 @@ class Resolver:
                 lib = f"libtorch_cpu.dylib {version}"
                 why = (f"{lib}: no MPS registration for {name} ({entry['delegate']} has no MPS key in the yaml, "
                        f"so no generated MPS wrapper exists for its functional forms)")
-                return Verdict("fallback", (*notes, line, why, FALLBACK.format(op=warning_name(name))), why,
+                return Verdict("fallback", (*notes, line, why, FALLBACK.format(op=printed(name))), why,
                                (name,))
             return self._via(name, entry["delegate"], line, stack, notes)
         if "autogen_of" in entry:
@@ -111,7 +111,7 @@ class Resolver:
                     f"{find_key(dispatch, 'CompositeImplicitAutograd')[1]} (decomposes into other ops)")
             return self._composite(name, "composite-implicit", line, stack, notes)
         line = f"{self.yaml}: {name} dispatch {', '.join(dispatch)} (no MPS key)"
-        return Verdict("fallback", (*notes, line, FALLBACK.format(op=warning_name(name))), line, (name,))
+        return Verdict("fallback", (*notes, line, FALLBACK.format(op=printed(name))), line, (name,))
 
     def _library_overrides(self, name: str) -> Verdict | None:
         """MPSFallback.mm's own registrations (TORCH_LIBRARY_IMPL(aten, MPS, m)) beat the yaml: its boxed
@@ -167,6 +167,6 @@ class Resolver:
         status = status if status in _RANK else "composite"  # an unknown callee leaves it undecided
         fallback_ops = tuple(dict.fromkeys(op for _, v in subs for op in v.fallback_ops))
         lines = [f"  {display(c)}: {v.status}: {v.reason}" for c, v in subs]
-        tail = [FALLBACK.format(op=", ".join(warning_name(o) for o in fallback_ops))] if fallback_ops else []
+        tail = [FALLBACK.format(op=", ".join(printed(o) for o in fallback_ops))] if fallback_ops else []
         reason = f"{kind} via {', '.join(display(c) for c, v in subs if v.status == status) or 'nothing'}"
         return Verdict(status, (*head, *lines, *tail), reason, fallback_ops, composite=status == "native")

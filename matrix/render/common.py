@@ -26,7 +26,9 @@ def dtypes_text(dtypes) -> str:
 
 
 def dtype_key(dtype: str):
-    return DTYPE_ORDER.index(dtype) if dtype in DTYPE_ORDER else len(DTYPE_ORDER)
+    """Float dtypes in the table order, then any other (int32, int64, bool) by name: a total order, so a
+    table never depends on set iteration order (which changes with PYTHONHASHSEED)."""
+    return (DTYPE_ORDER.index(dtype), "") if dtype in DTYPE_ORDER else (len(DTYPE_ORDER), dtype)
 
 
 def version_key(version: str):

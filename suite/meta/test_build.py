@@ -4,7 +4,11 @@ traced on that release, provenance once per source, bad files named and skipped,
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +17,8 @@ from matrix.__main__ import main as matrix_main
 from matrix.render import ops as ops_render
 from matrix.render.model import Model
 from opcompat import records
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.meta
 
@@ -363,3 +369,13 @@ def test_a_mac_that_judged_a_release_decides_its_recommendation(folder, capsys):
     _, text, _ = build(folder, capsys)
     answer = bullet_for(section(text, "Does `torch.std_mean` fall back"), "**torch 2.2**")
     assert "**Use (M)**: f32: var_mean_sqrt · f16: none known" in answer, "the Mac's verdicts, not CPU's and CUDA's"
+
+
+def test_the_matrix_does_not_depend_on_the_hash_seed():
+    """Sets iterate in an order that changes with PYTHONHASHSEED: the rendered text must not (int dtypes
+    once came out as int64, int32 or int32, int64 from one process to the next)."""
+    code = ("import sys; from matrix import build, results; "
+            "sys.stdout.write(build.build(results.RESULTS_DIR, build.default_snapshots(results.RESULTS_DIR))[0])")
+    texts = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": seed},
+                            capture_output=True, text=True, check=True, cwd=ROOT).stdout for seed in ("1", "2", "3")}
+    assert len(texts) == 1

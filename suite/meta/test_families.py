@@ -3,8 +3,6 @@ runnable repro; every case has its own hypothesis database key; verdicts say the
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 import warnings
 
@@ -18,6 +16,7 @@ from opcompat import family
 from opcompat.calls import Call, tensor
 from opcompat.compare import close
 from opcompat.verdicts import judge
+from suite.meta import planted
 from suite.test_claims import claim_property
 
 pytestmark = pytest.mark.meta
@@ -40,27 +39,7 @@ WRONG = {
 
 @pytest.fixture(autouse=True)
 def _wrong_cases_are_registered(monkeypatch):
-    """As if each wrong case were a file in cases/: the repro finds it with cases.get."""
-    found, problems = cases.all_cases()
-    monkeypatch.setattr(cases, "_cache", ([*found, *WRONG.values()], problems))
-
-
-def _failure(case, dtypes):
-    with warnings.catch_warnings(), pytest.raises(AssertionError) as info:
-        warnings.simplefilter("ignore")
-        claim_property(case, torch.device("cpu"), dtypes)()
-    error = info.value
-    return str(error) + "\n" + "\n".join(getattr(error, "__notes__", []))
-
-
-def _run_repro(text):
-    source = text.split("repro:\n", 1)[1]
-    source = source.split("\nFailing test case", 1)[0]
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        exec(compile(source, "<repro>", "exec"), {})
-    return out.getvalue()
+    planted.register(monkeypatch, WRONG.values())
 
 
 def test_every_family_has_a_wrong_case_here():
@@ -70,31 +49,31 @@ def test_every_family_has_a_wrong_case_here():
 
 @pytest.mark.slow  # shrinking a float input takes ~5 s; test_end_to_end checks the same through pytest
 def test_wrong_std_mean_case_fails_shrunk_with_a_repro():
-    text = _failure(WRONG["std_mean"], ["float32"])
+    text = planted.failure(WRONG["std_mean"], ["float32"])
     assert "claim broken: std_mean at the caller's correction" in text
     assert "Sample(shape=" in text
     assert re.search(r"vs std_mean at correction=[1-9]", text), text  # the caller's, which the case ignores
-    printed = _run_repro(text)
+    printed = planted.run_repro(text)
     assert printed.count("tensor(") >= 2, printed
 
 
 def test_isin_shim_fails_on_a_one_element_input():
     """transformers' tile/eq/sum shim: a 1-element input comes back 0-d (squeeze)."""
-    text = _failure(WRONG["isin"], ["int64"])
+    text = planted.failure(WRONG["isin"], ["int64"])
     assert "shape=(), but should be (1,)" in text, text
     assert "[single]" in text
-    printed = _run_repro(text)
+    printed = planted.run_repro(text)
     assert "tensor(True)" in printed or "tensor(False)" in printed, printed  # the shim's 0-d answer
 
 
 def test_int32_cumsum_overflow_is_found_and_shrunk():
-    text = _failure(WRONG["cumsum"], ["int64"])
+    text = planted.failure(WRONG["cumsum"], ["int64"])
     assert "[int64_range]" in text
     values = [int(v) for v in re.search(r"values=\[([-0-9, ]+)\]", text).group(1).split(",")]
     # shrunk to one element that int32 cannot hold, or a partial sum past 2^31 - 1
     assert max(abs(v) for v in values) > 2**31 - 1 or abs(sum(values)) > 2**31 - 1, text
     assert len(values) <= 2, text
-    _run_repro(text)
+    planted.run_repro(text)
 
 
 def test_every_case_has_its_own_database_key():

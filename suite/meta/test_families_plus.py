@@ -6,10 +6,7 @@ with ``-m slow``."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
-import warnings
 
 import pytest
 import torch
@@ -21,7 +18,7 @@ from opcompat import family
 from opcompat.compare import run
 from opcompat.families import attention, grid_sample, upsample
 from opcompat.families._grads import with_grads
-from suite.test_claims import claim_property
+from suite.meta import planted
 from suite.test_families_batching import batch_mismatches
 
 pytestmark = pytest.mark.meta
@@ -69,35 +66,16 @@ WRONG = {
 
 @pytest.fixture(autouse=True)
 def _wrong_cases_are_registered(monkeypatch):
-    """As if each wrong case were a file in cases/: the repro finds it with cases.get."""
-    found, problems = cases.all_cases()
-    monkeypatch.setattr(cases, "_cache", ([*found, *WRONG.values()], problems))
-
-
-def _failure(case, dtypes):
-    with warnings.catch_warnings(), pytest.raises(AssertionError) as info:
-        warnings.simplefilter("ignore")
-        claim_property(case, torch.device("cpu"), dtypes)()
-    error = info.value
-    return str(error) + "\n" + "\n".join(getattr(error, "__notes__", []))
-
-
-def _run_repro(text):
-    source = text.split("repro:\n", 1)[1].split("\nFailing test case", 1)[0]
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        exec(compile(source, "<repro>", "exec"), {})
-    return out.getvalue()
+    planted.register(monkeypatch, WRONG.values())
 
 
 def test_textbook_attention_fails_on_a_fully_masked_row():
-    text = _failure(WRONG["attention"], ["float32"])
+    text = planted.failure(WRONG["attention"], ["float32"])
     assert "claim broken: attention exactly as the op" in text and "[masked_row]" in text, text
     assert "non-finite pattern differs" in text and "got nan" in text, text  # sdpa: 0 there
     lq, lk = (int(s) for s in text.split("attn_mask=Tensor[size=(", 1)[1].split(")", 1)[0].split(", ")[-2:])
     assert lq * lk <= 4, text  # shrunk to a mask of a few entries
-    assert _run_repro(text).count("tensor(") >= 2
+    assert planted.run_repro(text).count("tensor(") >= 2
 
 
 def test_textbook_attention_overflows_float16_with_large_logits():
@@ -109,35 +87,35 @@ def test_textbook_attention_overflows_float16_with_large_logits():
 
 @pytest.mark.slow  # ~300 shrink steps of attention calls: 2-3 s on a 2-core box
 def test_bottom_right_causal_mask_is_found_with_unequal_lengths():
-    text = _failure(WRONG["causal"], ["float32"])
+    text = planted.failure(WRONG["causal"], ["float32"])
     assert "is_causal=True" in text, text
     q_shape, k_shape = (tuple(int(s) for s in part.split("size=(", 1)[1].split(")", 1)[0].split(", "))
                         for part in text.split("input: (", 1)[1].split("Tensor[")[1:3])
     assert q_shape[-2] != k_shape[-2], text  # Lq != Lk: the only place the conventions differ
     assert q_shape[-2] + k_shape[-2] <= 6, text  # shrunk
-    _run_repro(text)
+    planted.run_repro(text)
 
 
 def test_bilinear_for_bicubic_fails_shrunk_with_a_repro():
-    text = _failure(WRONG["upsample"], ["float32"])
+    text = planted.failure(WRONG["upsample"], ["float32"])
     assert "claim broken: upsample exactly as the op" in text and "Mismatched elements" in text
     size = text.split("input: (Tensor[size=", 1)[1].split("]", 1)[0]
     h, w = (int(s) for s in size.split(")")[0].strip("(").split(", ")[-2:])
     assert h * w <= 9, text  # a tiny image shows it
-    assert _run_repro(text).count("tensor(") >= 2
+    assert planted.run_repro(text).count("tensor(") >= 2
 
 
 @pytest.mark.slow  # ~300 shrink steps, each with three autograd passes: 3-4 s on a 2-core box
 def test_detached_grid_weights_fail_on_the_grid_gradient_only():
-    text = _failure(WRONG["grid_sample"], ["float32"])
+    text = planted.failure(WRONG["grid_sample"], ["float32"])
     assert "grad_grid:" in text and "\n  out:" not in text and "grad_input:" not in text, text
-    _run_repro(text)
+    planted.run_repro(text)
 
 
 def test_sum_of_squares_weight_norm_fails_where_the_squares_leave_the_range():
-    text = _failure(WRONG["weight_norm"], ["float16"])
+    text = planted.failure(WRONG["weight_norm"], ["float16"])
     assert "[large]" in text or "[tiny]" in text, text
-    _run_repro(text)
+    planted.run_repro(text)
 
 
 def test_batch_property_catches_a_case_that_mixes_samples():

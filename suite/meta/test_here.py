@@ -144,3 +144,17 @@ def test_here_refuses_an_unknown_device(capsys):
 def test_here_refuses_the_meta_device(capsys):
     assert matrix_main(["here", "--device", "meta", "--no-build"]) == 2
     assert "--device meta: meta tensors carry shapes and dtypes but no values" in capsys.readouterr().err
+
+
+@needs_git
+def test_a_named_commit_wins_over_a_stale_git_history(tmp_path):
+    """A copy of the tree on a lent machine may carry an old .git: the commit named in the environment is
+    recorded instead, and whether the copy had changes is unknown (None), never a guessed False."""
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "cases" / "std_mean.py").write_text("CASES = []\n")
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-q", "-m", "stale")
+    stale = harness.harness_info(tmp_path, environ={})
+    named = harness.harness_info(tmp_path, environ={harness.COMMIT_ENV: "e983a89"})
+    assert stale.commit != "e983a89" and named.commit == "e983a89" and named.dirty is None
