@@ -27,7 +27,7 @@ from matrix.predicted_rows import installed_prediction
 from matrix.probe_runner import Runner, child_env
 from matrix.probe_status import case_row, classify, op_row, pass_labels
 from opcompat.records import CaseRow, OpRow, ProbeItem
-from opcompat.trace import trace_all
+from opcompat.trace import FAMILY_CASE, MOVE_UNKNOWN, is_device_move, trace_all
 from opcompat.vocab import DTYPE_NAMES
 
 TRACE_DTYPES = ("float32", "float16")  # float16 reaches upcasts (_to_copy) that float32 does not
@@ -52,12 +52,33 @@ def traced(traces=None):
     calls, case_ops = {}, {}
     for dtype in TRACE_DTYPES:
         for name, found in traces.get(dtype, {}).items():
+            if name.startswith(FAMILY_CASE):  # other families' cases are not probed: family_traced
+                continue
             for call in found:
                 calls.setdefault(call.op, call)
             if name.startswith("case:"):
                 reached = case_ops.setdefault(name[len("case:"):], {}).setdefault(dtype, [])
                 reached.extend((c.op, _call_dtype(c) or dtype) for c in found)
     return list(calls.values()), case_ops
+
+
+def family_traced(traces=None):
+    """({case: {trace dtype: [(op, dtype it ran at)]}}, {case: leaves the device: True, False, or None where
+    unknown}) for the cases of families other than std_mean (``opcompat.trace.trace_family_case``)."""
+    if traces is None:
+        traces = trace_cases()
+    case_ops, leaves = {}, {}
+    for dtype in TRACE_DTYPES:
+        for key, found in traces.get(dtype, {}).items():
+            if not key.startswith(FAMILY_CASE):
+                continue
+            name, _, at = key[len(FAMILY_CASE):].rpartition("@")
+            moves = [c for c in found if is_device_move(c)]
+            case_ops.setdefault(name, {})[at] = [(c.op, _call_dtype(c) or at) for c in found if not is_device_move(c)]
+            unknown = any(c.op == MOVE_UNKNOWN for c in moves)
+            was = leaves.get(name, False)
+            leaves[name] = True if was or (moves and not unknown) else (None if unknown else was)
+    return case_ops, leaves
 
 
 def _call_dtype(call):

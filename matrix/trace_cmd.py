@@ -3,7 +3,8 @@
     python -m matrix trace [--dtype D] [--json]
     python -m matrix trace --write [--traces DIR]   # matrix/results/traces/traced-<installed release>.json
 
-``--write`` records, for the installed torch, the ops each case reaches at float32 and float16; tox's
+``--write`` records, for the installed torch, the ops each case reaches at float32 and float16 (another
+family's case: at those its family takes, or int64, and whether it leaves the device); tox's
 torchXY environments run it so that each release's cells use the ops traced on that release.
 """
 
@@ -31,8 +32,10 @@ def add_arguments(parser):
 
 def run(args) -> int:
     if args.write:
-        calls, case_ops = probe.traced()
-        path = traces.write(traces.make(torch.__version__, calls, case_ops), args.traces)
+        traced = probe.trace_cases()
+        calls, case_ops = probe.traced(traced)
+        family_ops, leaves = probe.family_traced(traced)
+        path = traces.write(traces.make(torch.__version__, calls, case_ops, family_ops, leaves), args.traces)
         print(f"trace of torch {torch.__version__}: {path}")
         return 0
     traced = trace_all(cases.all_cases()[0], args.dtype)

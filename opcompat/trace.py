@@ -15,8 +15,9 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
+from . import family as families
 from .samples import Sample
-from .vocab import dtype_name
+from .vocab import DTYPE_NAMES, dtype_name
 
 # Bookkeeping ops every program reaches; they say nothing about std_mean support.
 IGNORED = {"aten::detach.default", "aten::alias.default", "aten::lift_fresh.default"}
@@ -115,16 +116,97 @@ REFERENCE_CALLS = {
 }
 
 
-def trace_all(cases, dtype="float32") -> dict:
-    """{"torch.std_mean": [OpCall, ...], ..., "case:fused": [...], ...} for the reference calls and the
-    std_mean cases of ``cases`` (other op families are judged, not traced)."""
+CASE = "case:"  # trace_all's key of a std_mean case: "case:fused"
+FAMILY_CASE = "family_case:"  # ... of another family's case, with the dtype traced at: "family_case:bicubic@float32"
+DEFAULT_TRACE_DTYPE = "float32"  # integer-only families are traced once, at int64, alongside this one
+
+
+def trace_all(cases, dtype=DEFAULT_TRACE_DTYPE) -> dict:
+    """{"torch.std_mean": [OpCall, ...], ..., "case:fused": [...], ..., "family_case:bicubic@float32": [...]}:
+    the reference calls, the std_mean cases of ``cases``, and every other family's case on the first input of
+    its battery (see ``trace_family_case``) at ``family_trace_dtype``."""
     x = Sample(shape=TRACE_SHAPE, dtype=dtype).build("cpu")
     out = {name: trace(fn, x) for name, fn in REFERENCE_CALLS.items()}
     for case in cases:
-        if case.family != "std_mean":  # trace_case calls fn(x, dim=, correction=, keepdim=): std_mean's signature
-            continue
-        out[f"case:{case.name}"] = trace_case(case, dtype)
+        if case.family == "std_mean":  # trace_case calls fn(x, dim=, correction=, keepdim=): std_mean's signature
+            out[f"{CASE}{case.name}"] = trace_case(case, dtype)
+    for case in cases:
+        at = None if case.family == "std_mean" else family_trace_dtype(families.get(case.family), dtype)
+        if at is not None:
+            out[f"{FAMILY_CASE}{case.name}@{at}"] = trace_family_case(case, at)
     return out
+
+
+def family_trace_dtype(fam, dtype):
+    """The dtype a family's cases are traced at when the trace is at ``dtype``: ``dtype`` itself where the family
+    takes it; int64 (else its first dtype) once, at DEFAULT_TRACE_DTYPE, for an integer-only family (cumsum);
+    None: not at this dtype."""
+    if dtype in fam.dtypes:
+        return dtype
+    if any(d in DTYPE_NAMES for d in fam.dtypes):
+        return None
+    if dtype != DEFAULT_TRACE_DTYPE:
+        return None
+    return "int64" if "int64" in fam.dtypes else fam.dtypes[0]
+
+
+# -- device moves: does a case take its data off the device? ---------------------------------------------
+# On the CPU ``x.cpu()`` and ``x.to(x.device)`` dispatch nothing (the tensor is already there), so a CPU trace
+# cannot see a round trip. The case is run again on "meta" tensors, which stand for the device: a copy from
+# meta to another device is the data leaving it (``aten::_to_copy`` with device=cpu), ``.to(x.device)`` stays.
+MOVE = "aten::_to_copy.default"  # .cpu(), .to("cpu"): a move when its device kwarg names another device
+MOVE_UNKNOWN = "opcompat::device_moves_unknown"  # op name of the marker for a case that cannot run on meta
+
+
+class _LeftDevice(Exception):
+    pass
+
+
+class _MoveRecorder(TorchDispatchMode):
+    """Stops the run at the first op that moves a meta tensor's data to another device; records it."""
+
+    def __init__(self):
+        super().__init__()
+        self.moves = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        target = kwargs.get("device")
+        if overload_name(func) == MOVE and target is not None and torch.device(target).type != "meta":
+            self.moves.append(OpCall(MOVE, tuple(encode(a) for a in args),
+                                     tuple(sorted((k, encode(v)) for k, v in kwargs.items()))))
+            raise _LeftDevice
+        return func(*args, **kwargs)
+
+
+def device_moves(fn, args, kwargs) -> list:
+    """The first call by which ``fn(*args, **kwargs)`` moves data off the device (the arguments' tensors, put on
+    "meta"), as [OpCall] (its device kwarg names where to); [] where it stays; [OpCall(MOVE_UNKNOWN, (why,))]
+    where it cannot run on meta tensors (an op that needs values: ``.item()``, nonzero)."""
+    on_meta = tree_map(lambda a: a.detach().to("meta") if isinstance(a, torch.Tensor) else a, (args, kwargs))
+    recorder = _MoveRecorder()
+    try:
+        with recorder:
+            fn(*on_meta[0], **on_meta[1])
+    except _LeftDevice:
+        pass
+    except Exception as exc:  # any failure on meta leaves the question open, and says so
+        return [OpCall(MOVE_UNKNOWN, (f"{type(exc).__name__}: {str(exc)[:160]}",), ())]
+    return recorder.moves
+
+
+def is_device_move(call) -> bool:
+    """A recorded move off the device (or the marker that it is unknown): never an op the device runs."""
+    return call.op == MOVE_UNKNOWN or (call.op == MOVE and any(k == "device" for k, _ in call.kwargs))
+
+
+def trace_family_case(case, dtype) -> list:
+    """The distinct aten calls of ``case.fn`` on the first input of its family's battery at ``dtype`` (the
+    backward included where the case computes gradients, as the grads families' cases do), then
+    ``device_moves`` of the same call."""
+    _, call = families.get(case.family).battery(case, dtype, None)[0]
+    args, kwargs = call.pinned(case.fixed).build("cpu")
+    return trace(case.fn, *args, **kwargs) + device_moves(case.fn, args, kwargs)
 
 
 # -- counting: a whole workload, op overload x dtype ------------------------------------------------

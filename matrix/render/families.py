@@ -4,18 +4,22 @@ hand-written list), does the op fall back on MPS, and which replacement to use o
 One bullet per family: its replaced aten ops with their MPS status as release ranges from the predictor's
 snapshots (per dtype where the dtypes differ), then one sub-bullet per device with measured verdicts
 ("Use": the cases equivalent there at each dtype; "not": the others, causes cut to a few words; the full
-causes stay in the result files) and one for MPS: there a case is recommended (P) only when it is equivalent
-on every measured device, and never the op itself where the op falls back.
+causes stay in the result files) and one for MPS: there, per release where the op falls back (grouped), a
+case is recommended (P) only when it is equivalent on every measured device, its ops traced on the nearest
+release that traced it (matrix/traces.py "family_cases") all stay on MPS at that release and dtype per the
+snapshot, and it does not move data off the device ("leaves_device"); never the op itself. A case with no
+trace is listed as untraced, one whose ops do not stay under "not on MPS" with the ops named.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 
-from matrix import results
+from matrix import results, traces
 from matrix.render.allops import Snapshots
-from matrix.render.common import bounded_span, bullet, dtype_key, dtypes_text, minor, para, version_key
+from matrix.render.common import bounded_span, bullet, dtype_key, dtypes_text, minor, op_name, para, version_key
 from matrix.render.model import FELL_BACK, Model
+from matrix.render.model import _distance as distance
 from opcompat.vocab import DTYPE_NAMES, MPS_DTYPES, REFERENCE_CASE_SOURCE
 
 STD_MEAN = "std_mean"  # the family answered by the section above (records.py: rows without a family are std_mean)
@@ -179,7 +183,112 @@ def device_line(device: str, release: str, rows) -> str:
     return text + "."
 
 
-def mps_line(snaps, fam, known_cases) -> str:
+# -- MPS: which replacement stays on the device where the op falls back -------------------------------------
+# Statuses that keep a traced op from running on MPS at that release and dtype (model.FELL_BACK, and a dtype
+# the op refuses: the case would raise there).
+OFF_MPS = (*FELL_BACK, "unsupported_dtype")
+ABSENT = "not_in_release"  # the traced op does not exist there: that release's code takes another path
+
+
+def family_traces(model: Model) -> dict:
+    """{release: ({family case: {trace dtype: [(op, dtype)]}}, {family case: leaves the device})} of the trace
+    files that traced other families' cases."""
+    return {release: (traces.family_case_ops(data), data.get("leaves_device") or {})
+            for release, data in model.traces.items() if data.get("family_cases")}
+
+
+def nearest_trace(ftraces: dict, case: str, release: str):
+    """(traced release, {trace dtype: [(op, dtype)]}, leaves the device) from the trace nearest ``release`` that
+    traced ``case``, or None."""
+    have = sorted((r for r, (ops, _) in ftraces.items() if case in ops), key=lambda r: distance(r, release))
+    if not have:
+        return None
+    ops, leaves = ftraces[have[0]]
+    return have[0], ops[case], leaves.get(case)
+
+
+def ops_at(by_dtype: dict, dtype: str) -> list:
+    """The traced (op, dtype) pairs for a verdict at ``dtype``: that dtype's trace, else float32's (a float
+    column) or the first; ops that ran at the trace's dtype are taken to run at ``dtype``."""
+    key = dtype if dtype in by_dtype else ("float32" if dtype in DTYPE_NAMES and "float32" in by_dtype
+                                           else next(iter(by_dtype)))
+    return [(op, dtype if ran == key else ran) for op, ran in by_dtype[key]]
+
+
+def on_mps(snaps, ftraces, case, release, dtype):
+    """('use', traced release, {}), ('not', why, {status word: {op: None}}) or ('untraced', why, {}) for ``case``
+    on MPS at ``release`` and ``dtype``."""
+    found = nearest_trace(ftraces, case, release)
+    if found is None:
+        return "untraced", NO_TRACE, {}
+    traced_on, by_dtype, leaves = found
+    if leaves is None:
+        return "untraced", "device moves unknown", {}
+    if leaves:
+        return "not", LEAVES, {}
+    statuses = [(op, snaps.status(release, op, d)[0]) for op, d in ops_at(by_dtype, dtype)]
+    off = OrderedDict()
+    for op, word in statuses:
+        if word in OFF_MPS:
+            off.setdefault(STATUS_WORDS.get(word, word), OrderedDict())[op] = None
+    if off:
+        return "not", "", off
+    if any(word == ABSENT for _, word in statuses):
+        return "untraced", f"ops traced on {minor(traced_on)} absent here", {}
+    return "use", minor(traced_on), {}
+
+
+LEAVES = "leaves the device"
+NO_TRACE = "no trace"
+
+
+def _few(ops, shown=2) -> str:
+    names = [f"`{op_name(op)}`" for op in ops]
+    return ", ".join(names[:shown]) + (f" (+{len(names) - shown} more)" if len(names) > shown else "")
+
+
+PLURAL = {"falls back": "fall back", "runs on the CPU": "run on the CPU", "refuses the dtype": "refuse the dtype"}
+
+
+def _reasons(found: OrderedDict, quiet=None) -> str:
+    """'a (`op` falls back), b (leaves the device)'; a reason ``quiet`` is left unsaid."""
+    parts = []
+    for case, reasons in found.items():
+        said = [f"{_few(ops)} {PLURAL.get(why, why) if len(ops) > 1 else why}" if ops else why
+                for why, ops in reasons.items() if why != quiet]
+        parts.append(f"{case} ({'; '.join(said)})" if said else case)
+    return ", ".join(parts)
+
+
+def mps_outcome(snaps, ftraces, candidates: dict, release, ops) -> tuple:
+    """(use ((dtype, (case, ...)), ...), traced releases, not {case: {why: {op: None}}}, untraced {case: {why: {}}})
+    at ``release``, at the dtypes where one of the family's ``ops`` falls back there; ``candidates``: {dtype: cases
+    equivalent on every measured device}."""
+    use, bad, untraced, traced_on = OrderedDict(), OrderedDict(), OrderedDict(), set()
+    for dtype, chosen in candidates.items():
+        if not any(snaps.status(release, op, dtype)[0] in FELL_BACK for op in ops):
+            continue
+        picked = []
+        for case in chosen:
+            kind, why, off = on_mps(snaps, ftraces, case, release, dtype)
+            if kind == "use":
+                picked.append(case)
+                traced_on.add(why)
+                continue
+            reasons = (bad if kind == "not" else untraced).setdefault(case, OrderedDict())
+            for word, found in (off or {why: {}}).items():
+                reasons.setdefault(word, OrderedDict()).update(found)
+        use[dtype] = tuple(picked)
+    return tuple(use.items()), tuple(sorted(traced_on, key=version_key)), bad, untraced
+
+
+def _merge(into: OrderedDict, more: OrderedDict):
+    for case, reasons in more.items():
+        for why, ops in reasons.items():
+            into.setdefault(case, OrderedDict()).setdefault(why, OrderedDict()).update(ops)
+
+
+def mps_line(snaps, fam, known_cases, ftraces=None) -> str:
     devices = fam["devices"]
     # MPS has no float64 (vocab.MPS_DTYPES): of the float dtypes only those; integer dtypes stay
     op_dtypes = sorted({r["dtype"] for _, rows in devices.values() for r in rows
@@ -190,15 +299,39 @@ def mps_line(snaps, fam, known_cases) -> str:
         return f"MPS (P): no replaced op falls back on any release predicted: **use** `{call}` itself."
     by_device = {dev: verdicts(rows) for dev, (_, rows) in devices.items()}
     cases = list(OrderedDict((c, None) for by_case in by_device.values() for c in by_case))
-    picks = OrderedDict()
-    for dtype in op_dtypes:
-        chosen = [c for c in cases if not is_reference(known_cases, c)
-                  and all(c in equivalent_at(by_case, dtype) for by_case in by_device.values())]
-        picks[dtype] = ", ".join(chosen) or "none known"
-    where = _release_list(snaps, fell) if snaps else "where it falls back"
+    candidates = OrderedDict(
+        (dtype, [c for c in cases if not is_reference(known_cases, c)
+                 and all(c in equivalent_at(by_case, dtype) for by_case in by_device.values())])
+        for dtype in op_dtypes)
     measured = " and ".join(sorted(devices))
-    return (f"MPS (P): falls back on torch {where}; there **Use (P)** {_grouped(picks)} (equivalent on {measured}; "
-            "whether each stays on MPS is not traced yet).")
+    if not snaps:
+        picks = OrderedDict((d, ", ".join(c) or "none known") for d, c in candidates.items())
+        return (f"MPS (P): where it falls back, **Use (P)** {_grouped(picks)} (equivalent on {measured}; "
+                "no prediction snapshots to tell which stay on MPS).")
+    # consecutive falling-back releases with the same picks and the same cases turned down share a clause
+    groups = []  # [[first, last, use, traced_on, not, untraced]]
+    for release in fell:
+        use, traced_on, bad, untraced = mps_outcome(snaps, ftraces or {}, candidates, release, fam["ops"])
+        last = groups[-1] if groups else None
+        if last and (last[2], last[3], list(last[4]), list(last[5])) == (use, traced_on, list(bad), list(untraced)) \
+                and snaps.releases.index(last[1]) == snaps.releases.index(release) - 1:
+            last[1] = release
+            _merge(last[4], bad)
+            _merge(last[5], untraced)
+        else:
+            groups.append([release, release, use, traced_on, bad, untraced])
+    text = f"MPS (P): falls back on torch {_release_list(snaps, fell)}"
+    for first, last, use, traced_on, bad, untraced in groups:
+        where = "there" if len(groups) == 1 else f"on {bounded_span(first, last, snaps.releases)}"
+        picks = OrderedDict((d, ", ".join(c) or "none known") for d, c in use)
+        text += f"; {where} **Use (P)** {_grouped(picks)}"
+        if traced_on:
+            text += f" (equivalent on {measured}; ops traced on torch {', '.join(traced_on)})"
+        if bad:
+            text += f"; not on MPS: {_reasons(bad)}"
+        if untraced:
+            text += f"; untraced: {_reasons(untraced, quiet=NO_TRACE)}"
+    return text + "."
 
 
 def _release_list(snaps, fell) -> str:
@@ -220,9 +353,13 @@ def section(model: Model, snaps: Snapshots | None, known_cases: dict) -> list:
     out = ["## Other op families: does it fall back, and what should I use?", ""]
     out += para("Per op family the cases cover: the aten ops it replaces and their MPS status by release (P); per "
                 "device with measured verdicts, the replacements equivalent there (**Use**) and the others with why "
-                "(short; the full causes are in the result files). On MPS a case is recommended (P) only when "
-                "equivalent on every measured device, and never the op itself.")
+                "(short; the full causes are in the result files). On MPS, per release where the op falls back, a case "
+                "is recommended (P) only when equivalent on every measured device, none of its ops (traced on the "
+                "nearest release that traced it, named) falls back, runs on the CPU or refuses the dtype there, and "
+                "it does not move data off the device; never the op itself. Cases with no trace are listed as "
+                "untraced.")
     out.append("")
+    ftraces = family_traces(model)
     for name, fam in found.items():
         dtypes = sorted({r["dtype"] for _, rows in fam["devices"].values() for r in rows}, key=_dtype_order)
         head = f"**{name}**"
@@ -235,6 +372,6 @@ def section(model: Model, snaps: Snapshots | None, known_cases: dict) -> list:
                                               if kv[0] in DEVICE_ORDER else len(DEVICE_ORDER)):
             out += para(device_line(device, release, rows), indent="    ", first="  - ")
         if snaps:
-            out += para(mps_line(snaps, fam, known_cases), indent="    ", first="  - ")
+            out += para(mps_line(snaps, fam, known_cases, ftraces), indent="    ", first="  - ")
     out.append("")
     return out
