@@ -34,8 +34,11 @@ _BF16 = (  # (first series, last series, status or None = the op's own, why)
     ((2, 1), (2, 2), "unsupported_dtype", "\"BFloat16 is not supported on MPS\" (libtorch 2.1/2.2)"),
     ((2, 3), (2, 8), None, "needs macOS 14+: \"MPS BFloat16 is only supported on MacOS 14 or newer\" "
      "(libtorch 2.3-2.8; on macOS 13 bfloat16 is refused)"),
-    ((2, 9), (99, 99), None, "always available: the MPS backend itself needs macOS 14.0+ in this release "
+    # the backend's own minimum, as each release's libtorch_cpu.dylib words it (matrix/predict/macos_gates.py)
+    ((2, 9), (2, 14), None, "always available: the MPS backend itself needs macOS 14.0+ in this release "
      "(\"The MPS backend is supported on MacOS 14.0+\")"),
+    ((2, 15), (99, 99), None, "always available: the MPS backend itself needs macOS 15.0+ in this release "
+     "(\"The MPS backend is supported on macOS 15.0+.\")"),
 )
 _MACOS = re.compile(r"^(not \()?\s*MACOS_VERSION\s*(<|<=|>=|>)\s*([\d.]+)\s*\)?$")
 
