@@ -22,7 +22,6 @@ import warnings
 from contextlib import nullcontext
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import cases
 from matrix.probe_runner import PREFIX
@@ -32,7 +31,7 @@ from opcompat.compare import close
 from opcompat.devices import synchronize
 from opcompat.records import Observation, ProbeItem
 from opcompat.samples import Sample
-from opcompat.trace import IGNORED, TRACE_SHAPE, overload_name
+from opcompat.trace import IGNORED, TRACE_SHAPE, UncompiledDispatchMode, overload_name
 from opcompat.vocab import FALLBACK_MARK, dtype_name
 
 
@@ -161,16 +160,12 @@ def run_op(item: ProbeItem, device, gen, seen: dict):
     seen["mismatch"] = mismatch(actual, expected, dtype)
 
 
-class OpsReached(TorchDispatchMode):
+class OpsReached(UncompiledDispatchMode):
     """The (op overload, dtype it ran at) pairs a case reaches on the device: an upcast runs float32 ops."""
 
     def __init__(self):
         super().__init__()
         self.reached = set()
-
-    @classmethod
-    def _should_skip_dynamo(cls):
-        return False  # see SimulatedMPS: keeps torch._dynamo from being imported in every child
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = overload_name(func)

@@ -25,9 +25,8 @@ import os
 import warnings
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
-from opcompat.trace import overload_name
+from opcompat.trace import UncompiledDispatchMode, overload_name
 from opcompat.vocab import (
     FALLBACK_WARNING_TEXT,
     FLOAT64_ERROR_TEXT,
@@ -87,7 +86,7 @@ def to_mps(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.clone()
 
 
-class SimulatedMPS(TorchDispatchMode):
+class SimulatedMPS(UncompiledDispatchMode):
     """Apply predicted MPS statuses to every aten call made under this mode.
 
     ``statuses``: {"aten::op.overload": {"status": ..., "dtype_status": {dtype: status}}}, as
@@ -99,12 +98,6 @@ class SimulatedMPS(TorchDispatchMode):
         super().__init__()
         self.statuses = statuses
         self.fallback_enabled = FALLBACK_AT_START if fallback_enabled is None else fallback_enabled
-
-    @classmethod
-    def _should_skip_dynamo(cls):
-        # torch >= 2.9 wraps __torch_dispatch__ to keep dynamo out unless this says False; the wrapper
-        # imports torch._dynamo (seconds per child process) and nothing here is ever compiled.
-        return False
 
     def status(self, op: str, dtype) -> str:
         entry = self.statuses.get(op)

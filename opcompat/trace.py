@@ -52,6 +52,16 @@ def encode(value):
     return value
 
 
+class UncompiledDispatchMode(TorchDispatchMode):
+    """A dispatch mode that is never compiled: torch >= 2.9 wraps ``__torch_dispatch__`` to keep dynamo out
+    unless ``_should_skip_dynamo`` says False, and that wrapper imports torch._dynamo (seconds, in every
+    child process)."""
+
+    @classmethod
+    def _should_skip_dynamo(cls):
+        return False
+
+
 class Recorder(TorchDispatchMode):
     def __init__(self):
         super().__init__()
@@ -225,7 +235,7 @@ def call_dtype(args, kwargs, out=None) -> str:
     return NO_TENSOR
 
 
-class CountingRecorder(TorchDispatchMode):
+class CountingRecorder(UncompiledDispatchMode):
     """How often each aten overload is called, per dtype, and which ops each one calls in turn.
 
     ``counts``: Counter {(op, dtype): calls}, in first-seen order. ``callees``: {op: {ops it calls: None}}
@@ -243,11 +253,6 @@ class CountingRecorder(TorchDispatchMode):
         self.counts = Counter()
         self.callees: dict[str, dict] = {}
         self.on_call = on_call
-
-    @classmethod
-    def _should_skip_dynamo(cls):
-        # torch >= 2.9 would import torch._dynamo (seconds) to wrap __torch_dispatch__; nothing is compiled here.
-        return False
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -297,17 +302,13 @@ def _run_recording_callees(func, name, args, kwargs, callees: dict):
     return out
 
 
-class _CalleeRecorder(TorchDispatchMode):
+class _CalleeRecorder(UncompiledDispatchMode):
     """Records the ops one kernel calls, and through itself what those call, into a shared map."""
 
     def __init__(self, callees: dict):
         super().__init__()
         self.callees = callees
         self.ops: dict = {}
-
-    @classmethod
-    def _should_skip_dynamo(cls):
-        return False
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}

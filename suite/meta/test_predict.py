@@ -64,19 +64,6 @@ def make_wheel(directory: Path, version: str, members: dict | None = None, name:
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """$OPCOMPAT_CACHE in tmp_path; the installed torch is never used; pip must not run."""
-    monkeypatch.setenv("OPCOMPAT_CACHE", str(tmp_path))
-    monkeypatch.setattr(wheels, "installed_origin", lambda version, directory: None)
-
-    def no_pip(*args, **kwargs):
-        raise AssertionError(f"pip ran: {args}")
-
-    monkeypatch.setattr(wheels.subprocess, "run", no_pip)
-    return tmp_path / "wheels"
-
-
-@pytest.fixture
 def v222(cache):
     make_wheel(cache, "2.2.2")
     return "2.2.2"

@@ -113,18 +113,6 @@ def make_wheel(directory: Path, version: str, yaml_text: str = YAML, library: di
     return path
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("OPCOMPAT_CACHE", str(tmp_path))
-    monkeypatch.setattr(wheels, "installed_origin", lambda version, directory: None)
-
-    def no_pip(*args, **kwargs):
-        raise AssertionError(f"pip ran: {args}")
-
-    monkeypatch.setattr(wheels.subprocess, "run", no_pip)
-    return tmp_path / "wheels"
-
-
 @pytest.mark.parametrize("version", sorted(LIBRARY))
 def test_the_library_scan_reads_back_every_registration(version):
     lib = LIBRARY[version]

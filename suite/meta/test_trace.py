@@ -82,3 +82,13 @@ def test_a_trace_file_keeps_family_cases_apart_and_says_which_leave_the_device(t
     assert list(data["cases"]) == ["fused"]
     lines = path.read_text(encoding="utf-8").splitlines()
     assert lines.index(' "family_cases": {') < lines.index(' "cases": {'), "family cases are written first"
+
+
+def test_the_modes_that_run_in_every_child_never_pull_in_dynamo():
+    """torch >= 2.9 imports torch._dynamo (seconds) for a dispatch mode unless _should_skip_dynamo says False."""
+    from matrix.probe_child import OpsReached
+    from matrix.simulated_mps import SimulatedMPS
+    from opcompat.trace import CountingRecorder, UncompiledDispatchMode
+
+    for mode in (UncompiledDispatchMode, CountingRecorder, SimulatedMPS, OpsReached):
+        assert mode._should_skip_dynamo() is False, mode.__name__
