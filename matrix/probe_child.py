@@ -129,7 +129,7 @@ def mismatch(actual, expected, dtype) -> str:
         if not isinstance(a, torch.Tensor):
             return f"output {i}: {type(a).__name__}, the CPU gives a tensor"
         # the one comparison engine, loose mode: "same call, device vs CPU" catches a wrong kernel,
-        # not rounding differences (half the dtype's digits)
+        # not rounding differences (60 % of the dtype's digits)
         report = close(a, e, mode="loose", name=f"output {i}")
         if not report.ok:
             return " ".join(str(report).split())[:400]

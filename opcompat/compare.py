@@ -325,7 +325,7 @@ def close(actual, expected, *, truth=None, dtype=None, budget="elementwise", mod
     - ``dtype``: the dtype whose unit roundoff the budget uses (default: ``expected``'s).
     - ``budget``: a row of opcompat.tolerances.BUDGETS; "exact" (and any integer or bool output) must
       equal the truth.
-    - ``mode``: "budget" (error analysis) or "loose" (agree to half the dtype's digits: the probe's
+    - ``mode``: "budget" (error analysis) or "loose" (agree to 60 % of the dtype's digits: the probe's
       and the benchmark's device-vs-CPU check).
     - ``n``, ``scale``: the length and magnitude of the sums behind each element, for the summation term;
       in loose mode ``scale`` is the magnitude errors are measured against (default: mean |expected|), e.g.

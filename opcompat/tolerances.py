@@ -68,10 +68,12 @@ BUDGETS = {
     "reduction": Budget(c_round=4.0, c_sum=2.0, k_ref=4.0, atol_subnormals=4.0),
 }
 # The loose mode of the same engine (device vs CPU at one dtype, no truth: the probe, the benchmark's
-# sanity check): the two results must agree to the leading half of the dtype's digits,
+# sanity check): the two results must agree to the leading 60 % of the dtype's digits,
 #   |a - e| <= u^LOOSE_EXPONENT (|e| + mean|e|),
-# which catches a wrong kernel (errors of order 1) and forgives any reordering of a sum.
-LOOSE_EXPONENT = 0.5
+# which catches a wrong kernel (errors of order 1) and forgives any reordering of a sum. 0.6 keeps the
+# probe as strict as its former per-dtype table (rtol 1e-4 / 1e-2 / 5e-2 for float32 / float16 / bfloat16:
+# u^0.6 = 4.8e-5 / 1.0e-2 / 3.6e-2); float64 gets 2.6e-10 (was 1e-7), still far above reordering error.
+LOOSE_EXPONENT = 0.6
 
 
 def budget_for(key: str, output: str = "") -> Budget:

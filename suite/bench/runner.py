@@ -199,7 +199,7 @@ def check_output(variant: str, point: sw.Point, out, x, bench):
 
 def loose_std_mean_check(out, truth, *, where=""):
     """std (and mean, if given) against the float64 ``truth`` = (std, mean), flattened, through the one
-    comparison engine in loose mode (half the dtype's digits; the mean's error in units of the std)."""
+    comparison engine in loose mode (60 % of the dtype's digits; the mean's error in units of the std)."""
     __tracebackhide__ = True
     ref_std, ref_mean = truth
     std = out[0].reshape(-1).cpu()
